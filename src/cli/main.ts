@@ -1,0 +1,32 @@
+import { Command, CommanderError } from 'commander'
+import { DataError } from '../data/errors.js'
+import { dataCommand } from './data.js'
+import { demoCommand } from './demo.js'
+
+export function buildProgram(): Command {
+  const program = new Command('medrl')
+    .description('RL from verifiable rewards for medical multiple-choice reasoning (AlphaMed GRPO, Med-RLVR PPO)')
+    .version('0.1.0')
+    .showHelpAfterError()
+  program.addCommand(dataCommand())
+  program.addCommand(demoCommand())
+  return program
+}
+
+/** Runs the CLI; known failures print one clear line (no stack) and exit 1. */
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram()
+  program.exitOverride()
+  try {
+    await program.parseAsync(argv)
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode
+      return
+    }
+    const msg = e instanceof DataError ? e.message : e instanceof Error ? e.message : String(e)
+    process.stderr.write(`medrl: error: ${msg}\n`)
+    if (process.env.MEDRL_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`)
+    process.exitCode = 1
+  }
+}
