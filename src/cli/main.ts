@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander'
 import { DataError } from '../data/errors.js'
 import { dataCommand } from './data.js'
 import { demoCommand } from './demo.js'
+import { scoreCommand } from './score.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -9,6 +10,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
   program.addCommand(dataCommand())
+  program.addCommand(scoreCommand())
   program.addCommand(demoCommand())
   return program
 }
