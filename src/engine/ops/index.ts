@@ -1,0 +1,132 @@
+import type { Graph, OpDef, Sym } from '../graph.js'
+import type { DType } from '../tensor.js'
+import * as E from './elementwise.js'
+import * as L from './linalg.js'
+import * as R from './reduce.js'
+import * as S from './shape.js'
+import * as N from './nn.js'
+
+/** Every differentiable op by name (the gradient-check test walks this registry). */
+export const OPS: Record<string, OpDef> = Object.fromEntries(
+  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast].map((o) => [o.name, o]),
+)
+
+type Operand = Sym | number
+
+function one(x: Sym, op: OpDef, inputs: Sym[], attrs = {}): Sym {
+  return x.g.apply(op, inputs, attrs)[0]!
+}
+
+function sym(g: Graph, v: Operand): Sym {
+  return typeof v === 'number' ? g.scalar(v) : v
+}
+
+function graphOf(...xs: Operand[]): Graph {
+  const s = xs.find((x): x is Sym => typeof x !== 'number')
+  if (!s) throw new Error('an op needs at least one tensor operand')
+  return s.g
+}
+
+function bin(op: OpDef, a: Operand, b: Operand): Sym {
+  const g = graphOf(a, b)
+  const x = sym(g, a)
+  return one(x, op, [x, sym(g, b)])
+}
+
+export const add = (a: Operand, b: Operand) => bin(E.Add, a, b)
+export const sub = (a: Operand, b: Operand) => bin(E.Sub, a, b)
+export const mul = (a: Operand, b: Operand) => bin(E.Mul, a, b)
+export const div = (a: Operand, b: Operand) => bin(E.Div, a, b)
+export const minimum = (a: Operand, b: Operand) => bin(E.Minimum, a, b)
+export const maximum = (a: Operand, b: Operand) => bin(E.Maximum, a, b)
+export const neg = (x: Sym) => one(x, E.Neg, [x])
+export const exp = (x: Sym) => one(x, E.Exp, [x])
+export const log = (x: Sym) => one(x, E.Log, [x])
+export const sqrt = (x: Sym) => one(x, E.Sqrt, [x])
+export const rsqrt = (x: Sym) => one(x, E.Rsqrt, [x])
+export const reciprocal = (x: Sym) => one(x, E.Reciprocal, [x])
+export const sigmoid = (x: Sym) => one(x, E.Sigmoid, [x])
+export const tanh = (x: Sym) => one(x, E.Tanh, [x])
+export const silu = (x: Sym) => one(x, E.Silu, [x])
+export const pow = (x: Sym, p: number) => one(x, E.PowScalar, [x], { p })
+export const square = (x: Sym) => mul(x, x)
+export const clamp = (x: Sym, lo: number, hi: number) => one(x, E.Clamp, [x], { lo, hi })
+export const where = (cond: Sym, a: Operand, b: Operand) => {
+  const g = cond.g
+  const x = sym(g, a)
+  return one(x, E.Where, [cond, x, sym(g, b)])
+}
+export const stopGradient = (x: Sym) => one(x, E.StopGradient, [x])
+
+export const matmul = (a: Sym, b: Sym) => one(a, L.MatMul, [a, b])
+/** x·Wᵀ (+ b) with W [out, in], as in Hugging Face linear layers. */
+export const linear = (x: Sym, w: Sym, b?: Sym) => one(x, L.Linear, b ? [x, w, b] : [x, w])
+
+export const sum = (x: Sym, axes?: number[], keepdims = false) => one(x, R.Sum, [x], { axes, keepdims })
+export const mean = (x: Sym, axes?: number[], keepdims = false) => one(x, R.Mean, [x], { axes, keepdims })
+export const max = (x: Sym, axes?: number[], keepdims = false) => one(x, R.Max, [x], { axes, keepdims })
+
+export const reshape = (x: Sym, shape: number[]) => one(x, S.Reshape, [x], { shape })
+export const transpose = (x: Sym, perm: number[]) => one(x, S.Transpose, [x], { perm })
+export const broadcastTo = (x: Sym, shape: number[]) => one(x, S.BroadcastTo, [x], { shape })
+export const concat = (xs: Sym[], axis: number) => one(xs[0]!, S.Concat, xs, { axis })
+export const slice = (x: Sym, axis: number, start: number, end: number) => one(x, S.Slice, [x], { axis, start, end })
+
+export const softmax = (x: Sym, axis = -1) => one(x, N.Softmax, [x], { axis })
+export const logSoftmax = (x: Sym, axis = -1) => one(x, N.LogSoftmax, [x], { axis })
+export const embedding = (table: Sym, ids: Sym) => one(table, N.Embedding, [table, ids])
+export const gatherLast = (x: Sym, idx: Sym) => one(x, N.GatherLast, [x, idx])
+
+// Non-differentiable helpers (comparisons, casts).
+const ONNX_CAST: Record<DType, number> = { float32: 1, float64: 11, int64: 7, int32: 6, bool: 9 }
+export const cast = (x: Sym, to: DType) => x.g.node1('Cast', [x], x.shape, to, { to: ONNX_CAST[to] })
+export function compare(op: 'Less' | 'Greater' | 'Equal' | 'LessOrEqual' | 'GreaterOrEqual', a: Sym, b: Operand): Sym {
+  const bb = typeof b === 'number' ? a.g.scalar(b, a.dtype) : b
+  return a.g.node1(op, [a, bb], a.shape.length >= bb.shape.length ? a.shape : bb.shape, 'bool')
+}
+
+// Composite layers of Llama/Qwen2 decoders, written with the ops above so autodiff covers them.
+
+/** RMSNorm: x / sqrt(mean(x²) + eps) · w, over the last axis. */
+export function rmsNorm(x: Sym, w: Sym, eps: number): Sym {
+  const ms = mean(square(x), [-1], true)
+  return mul(mul(x, rsqrt(add(ms, eps))), w)
+}
+
+/** Rotary position embedding, Hugging Face "rotate_half" layout: x·cos + rotate_half(x)·sin. */
+export function rope(x: Sym, cos: Sym, sin: Sym): Sym {
+  const d = x.shape[x.rank - 1]!
+  const x1 = slice(x, -1, 0, d / 2)
+  const x2 = slice(x, -1, d / 2, d)
+  const rotated = concat([neg(x2), x1], -1)
+  return add(mul(x, cos), mul(rotated, sin))
+}
+
+/**
+ * Scaled dot-product attention with an additive mask (0 to attend, a large negative number not to):
+ * q [B, H, T, hd], k and v [B, Hkv, S, hd] with H a multiple of Hkv (grouped-query attention).
+ */
+export function attention(q: Sym, k: Sym, v: Sym, mask: Sym): Sym {
+  const [b, h, , hd] = q.shape as [number, number, number, number]
+  const [, hkv, s] = k.shape as [number, number, number, number]
+  if (h % hkv !== 0) throw new Error(`attention: ${h} query heads is not a multiple of ${hkv} key/value heads`)
+  const repeat = (x: Sym) => (hkv === h ? x : reshape(broadcastTo(reshape(x, [b, hkv, 1, s, hd]), [b, hkv, h / hkv, s, hd]), [b, h, s, hd]))
+  const scores = add(mul(matmul(q, transpose(repeat(k), [0, 1, 3, 2])), 1 / Math.sqrt(hd)), mask)
+  return matmul(softmax(scores, -1), repeat(v))
+}
+
+/** log p(target) per position from logits [..., V] and integer targets [...]. */
+export function tokenLogProbs(logits: Sym, targets: Sym): Sym {
+  return gatherLast(logSoftmax(logits, -1), targets)
+}
+
+/** Entropy of the softmax distribution over the last axis. */
+export function entropyFromLogits(logits: Sym): Sym {
+  const lp = logSoftmax(logits, -1)
+  return neg(sum(mul(exp(lp), lp), [-1]))
+}
+
+/** Σ x·mask / max(Σ mask, 1): a masked mean over all elements. */
+export function maskedMean(x: Sym, mask: Sym): Sym {
+  return div(sum(mul(x, mask)), maximum(sum(mask), 1))
+}

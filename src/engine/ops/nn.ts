@@ -1,0 +1,50 @@
+import type { OpDef } from '../graph.js'
+import { normAxis, raw1, raw2, rawReshape } from './util.js'
+
+/** Softmax over an axis; dx = y·(dy − Σ dy·y). */
+export const Softmax: OpDef = {
+  name: 'softmax',
+  forward: (g, [x], { axis }) => [g.node1('Softmax', [x!], x!.shape, x!.dtype, { axis: normAxis((axis as number) ?? -1, x!.rank) })],
+  backward: (g, [x], [y], [dy], { axis }) => {
+    const a = normAxis((axis as number) ?? -1, x!.rank)
+    const s = g.node1('ReduceSum', [raw2(g, 'Mul', dy!, y!), g.ints([a])], x!.shape.map((d, i) => (i === a ? 1 : d)), x!.dtype, { keepdims: 1 })
+    return [raw2(g, 'Mul', y!, raw2(g, 'Sub', dy!, s))]
+  },
+}
+
+/** Log-softmax over an axis (numerically stable in onnxruntime); dx = dy − softmax·Σ dy. */
+export const LogSoftmax: OpDef = {
+  name: 'log_softmax',
+  forward: (g, [x], { axis }) => [g.node1('LogSoftmax', [x!], x!.shape, x!.dtype, { axis: normAxis((axis as number) ?? -1, x!.rank) })],
+  backward: (g, [x], [y], [dy], { axis }) => {
+    const a = normAxis((axis as number) ?? -1, x!.rank)
+    const s = g.node1('ReduceSum', [dy!, g.ints([a])], x!.shape.map((d, i) => (i === a ? 1 : d)), x!.dtype, { keepdims: 1 })
+    return [raw2(g, 'Sub', dy!, raw2(g, 'Mul', raw1(g, 'Exp', y!), s))]
+  },
+}
+
+/** Rows of a table at integer ids (embedding lookup): table[V, D], ids[…] → […, D]. */
+export const Embedding: OpDef = {
+  name: 'embedding',
+  forward: (g, [table, ids]) => [g.node1('Gather', [table!, ids!], [...ids!.shape, table!.shape[1]!], table!.dtype, { axis: 0 })],
+  backward: (g, [table, ids], _y, [dy]) => {
+    // Scatter-add the rows back: ids may repeat.
+    const idx = rawReshape(g, ids!, [...ids!.shape, 1])
+    return [g.node1('ScatterND', [g.zeros(table!.shape, table!.dtype), idx, dy!], table!.shape, table!.dtype, { reduction: 'add' }), null]
+  },
+}
+
+/** x[…, idx[…]] along the last axis: per-token log-probabilities at the target ids. */
+export const GatherLast: OpDef = {
+  name: 'gather_last',
+  forward: (g, [x, idx]) => {
+    const i = rawReshape(g, idx!, [...idx!.shape, 1])
+    const picked = g.node1('GatherElements', [x!, i], [...idx!.shape, 1], x!.dtype, { axis: x!.rank - 1 })
+    return [rawReshape(g, picked, idx!.shape)]
+  },
+  backward: (g, [x, idx], _y, [dy]) => {
+    const i = rawReshape(g, idx!, [...idx!.shape, 1])
+    const upd = rawReshape(g, dy!, [...idx!.shape, 1])
+    return [g.node1('ScatterElements', [g.zeros(x!.shape, x!.dtype), i, upd], x!.shape, x!.dtype, { axis: x!.rank - 1 }), null]
+  },
+}

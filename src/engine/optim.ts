@@ -1,0 +1,246 @@
+/**
+ * Optimizers over host float32 buffers: AdamW (decoupled weight decay, as torch.optim.AdamW) and SGD with
+ * momentum; gradient clipping by global norm, accumulation, learning-rate schedules, finiteness checks.
+ * Optimizer state is plain typed arrays and numbers, so it saves and restores exactly.
+ */
+
+export type Buffers = Record<string, Float32Array>
+
+/** Names that get no weight decay by default: norms and biases, as Hugging Face trainers do. */
+export function defaultNoDecay(name: string): boolean {
+  return /norm\.weight$|\.bias$/.test(name)
+}
+
+export interface AdamWOptions {
+  lr: number
+  beta1?: number
+  beta2?: number
+  eps?: number
+  weightDecay?: number
+  noDecay?: (name: string) => boolean
+}
+
+export interface OptimizerState {
+  kind: string
+  step: number
+  buffers: Record<string, Float32Array>
+  hyper: Record<string, number>
+}
+
+export interface Optimizer {
+  /** Updates `params` in place from `grads`, at learning rate `lr`. */
+  step(params: Buffers, grads: Buffers, lr: number): void
+  readonly stepCount: number
+  state(): OptimizerState
+  loadState(s: OptimizerState): void
+}
+
+export class AdamW implements Optimizer {
+  private readonly o: Required<AdamWOptions>
+  private m: Buffers = {}
+  private v: Buffers = {}
+  stepCount = 0
+
+  constructor(opts: AdamWOptions) {
+    this.o = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, noDecay: defaultNoDecay, ...opts }
+  }
+
+  step(params: Buffers, grads: Buffers, lr: number): void {
+    this.stepCount++
+    const { beta1: b1, beta2: b2, eps } = this.o
+    const stepSize = lr / (1 - b1 ** this.stepCount)
+    const invBc2Sqrt = 1 / Math.sqrt(1 - b2 ** this.stepCount)
+    const c1 = 1 - b1
+    const c2 = 1 - b2
+    for (const [name, p] of Object.entries(params)) {
+      const g = grads[name]
+      if (!g) continue
+      if (g.length !== p.length) throw new Error(`AdamW: gradient of ${name} has ${g.length} elements, the parameter ${p.length}`)
+      const m = (this.m[name] ??= new Float32Array(p.length))
+      const v = (this.v[name] ??= new Float32Array(p.length))
+      const decay = this.o.noDecay(name) ? 1 : 1 - lr * this.o.weightDecay
+      const n = p.length
+      // One pass, moments kept in locals (rounded to float32 as they are stored): memory-bound.
+      for (let i = 0; i < n; i++) {
+        const gi = g[i]!
+        const mi = Math.fround(b1 * m[i]! + c1 * gi)
+        const vi = Math.fround(b2 * v[i]! + c2 * gi * gi)
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) * invBc2Sqrt + eps)
+      }
+    }
+  }
+
+  state(): OptimizerState {
+    const buffers: Record<string, Float32Array> = {}
+    for (const [k, x] of Object.entries(this.m)) buffers[`m.${k}`] = x.slice()
+    for (const [k, x] of Object.entries(this.v)) buffers[`v.${k}`] = x.slice()
+    return { kind: 'adamw', step: this.stepCount, buffers, hyper: { beta1: this.o.beta1, beta2: this.o.beta2, eps: this.o.eps, weightDecay: this.o.weightDecay } }
+  }
+
+  loadState(s: OptimizerState): void {
+    if (s.kind !== 'adamw') throw new Error(`cannot load ${s.kind} state into AdamW`)
+    this.stepCount = s.step
+    this.m = {}
+    this.v = {}
+    for (const [k, x] of Object.entries(s.buffers)) {
+      if (k.startsWith('m.')) this.m[k.slice(2)] = x.slice()
+      else if (k.startsWith('v.')) this.v[k.slice(2)] = x.slice()
+    }
+  }
+}
+
+export interface SGDOptions {
+  lr: number
+  momentum?: number
+  weightDecay?: number
+  nesterov?: boolean
+}
+
+/** SGD with optional momentum (torch semantics: buf = μ·buf + g; nesterov uses g + μ·buf) and L2 weight decay. */
+export class SGD implements Optimizer {
+  private readonly o: Required<SGDOptions>
+  private buf: Buffers = {}
+  stepCount = 0
+
+  constructor(opts: SGDOptions) {
+    this.o = { momentum: 0, weightDecay: 0, nesterov: false, ...opts }
+  }
+
+  step(params: Buffers, grads: Buffers, lr: number): void {
+    this.stepCount++
+    const { momentum: mu, weightDecay: wd, nesterov } = this.o
+    for (const [name, p] of Object.entries(params)) {
+      const g = grads[name]
+      if (!g) continue
+      const b = mu !== 0 ? (this.buf[name] ??= new Float32Array(p.length)) : null
+      for (let i = 0; i < p.length; i++) {
+        let d = g[i]! + wd * p[i]!
+        if (b) {
+          b[i] = this.stepCount === 1 ? d : mu * b[i]! + d
+          d = nesterov ? d + mu * b[i]! : b[i]!
+        }
+        p[i] = p[i]! - lr * d
+      }
+    }
+  }
+
+  state(): OptimizerState {
+    const buffers: Record<string, Float32Array> = {}
+    for (const [k, x] of Object.entries(this.buf)) buffers[`momentum.${k}`] = x.slice()
+    return { kind: 'sgd', step: this.stepCount, buffers, hyper: { momentum: this.o.momentum, weightDecay: this.o.weightDecay } }
+  }
+
+  loadState(s: OptimizerState): void {
+    if (s.kind !== 'sgd') throw new Error(`cannot load ${s.kind} state into SGD`)
+    this.stepCount = s.step
+    this.buf = {}
+    for (const [k, x] of Object.entries(s.buffers)) this.buf[k.slice('momentum.'.length)] = x.slice()
+  }
+}
+
+/** The global L2 norm of all gradients (accumulated in float64). */
+export function globalNorm(grads: Buffers): number {
+  let s = 0
+  for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!
+  return Math.sqrt(s)
+}
+
+/** Scales gradients so their global norm is at most `maxNorm`; returns the norm before clipping. */
+export function clipGradNorm(grads: Buffers, maxNorm: number, norm = globalNorm(grads)): number {
+  if (Number.isFinite(norm) && norm > maxNorm && maxNorm > 0) {
+    const scale = maxNorm / (norm + 1e-6)
+    for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) g[i] = g[i]! * scale
+  }
+  return norm
+}
+
+/** Sums gradients over micro-batches (each scaled, e.g. by 1/accumulation steps). */
+export class GradAccumulator {
+  private sum: Buffers = {}
+  count = 0
+
+  add(grads: Buffers, scale = 1): void {
+    for (const [k, g] of Object.entries(grads)) {
+      const s = (this.sum[k] ??= new Float32Array(g.length))
+      for (let i = 0; i < g.length; i++) s[i] = s[i]! + scale * g[i]!
+    }
+    this.count++
+  }
+
+  /** The accumulated sums; the accumulator starts over. */
+  take(): Buffers {
+    const out = this.sum
+    this.sum = {}
+    this.count = 0
+    return out
+  }
+}
+
+export interface ScheduleOptions {
+  /** constant, constant_with_warmup, linear (warmup, then down to 0), cosine (warmup, then down to minLrRatio). */
+  name: 'constant' | 'constant_with_warmup' | 'linear' | 'cosine'
+  warmupSteps?: number
+  totalSteps?: number
+  minLrRatio?: number
+}
+
+/** The learning rate at a step (0-based), as a multiple of the base rate — transformers' schedule shapes. */
+export function lrMultiplier(s: ScheduleOptions, step: number): number {
+  const warm = s.warmupSteps ?? 0
+  if (s.name === 'constant') return 1
+  if (step < warm) return (step + 1) / warm
+  if (s.name === 'constant_with_warmup') return 1
+  const total = s.totalSteps ?? 0
+  if (total <= warm) return 1
+  const progress = Math.min(1, (step - warm) / (total - warm))
+  if (s.name === 'linear') return Math.max(0, 1 - progress)
+  const min = s.minLrRatio ?? 0
+  return min + (1 - min) * 0.5 * (1 + Math.cos(Math.PI * progress))
+}
+
+/** A NaN or infinity in a loss or gradient: named, never passed on to the weights. */
+export class NonFiniteError extends Error {
+  constructor(
+    readonly step: number,
+    readonly tensor: string,
+    readonly index: number,
+    readonly value: number,
+  ) {
+    super(`non-finite value ${value} in ${tensor} at element ${index} (step ${step})`)
+    this.name = 'NonFiniteError'
+  }
+}
+
+/** Throws NonFiniteError for the first NaN/Inf found, naming the tensor. */
+export function assertFinite(step: number, tensors: Record<string, ArrayLike<number>>): void {
+  for (const [name, t] of Object.entries(tensors)) {
+    for (let i = 0; i < t.length; i++) {
+      const x = t[i]!
+      if (x - x !== 0) throw new NonFiniteError(step, name, i, x)
+    }
+  }
+}
+
+export interface UpdateResult {
+  /** Global gradient norm before clipping. */
+  gradNorm: number
+}
+
+/**
+ * One guarded optimizer step: the loss and every gradient must be finite (else NonFiniteError names the
+ * tensor and nothing is applied), gradients are clipped to `maxGradNorm` (if given), then applied.
+ */
+export function guardedStep(opts: { step: number; loss: number; grads: Buffers; params: Buffers; optimizer: Optimizer; lr: number; maxGradNorm?: number }): UpdateResult {
+  assertFinite(opts.step, { loss: [opts.loss] })
+  // One pass for the norm; only a non-finite norm needs the second pass that names the tensor.
+  const gradNorm = globalNorm(opts.grads)
+  if (!Number.isFinite(gradNorm)) {
+    assertFinite(opts.step, opts.grads)
+    throw new NonFiniteError(opts.step, 'gradient norm', -1, gradNorm)
+  }
+  if (opts.maxGradNorm !== undefined) clipGradNorm(opts.grads, opts.maxGradNorm, gradNorm)
+  opts.optimizer.step(opts.params, opts.grads, opts.lr)
+  return { gradNorm }
+}

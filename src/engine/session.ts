@@ -1,0 +1,75 @@
+import { cpus } from 'node:os'
+import * as ort from 'onnxruntime-node'
+import type { Graph, GraphInput, Sym } from './graph.js'
+import { Tensor, type DType, type TypedData } from './tensor.js'
+
+/** Threads for onnxruntime's intra-op pool: every core unless MEDRL_THREADS says otherwise. */
+export function engineThreads(): number {
+  const env = Number(process.env.MEDRL_THREADS)
+  return Number.isInteger(env) && env > 0 ? env : Math.max(1, cpus().length)
+}
+
+const ORT_TYPE: Record<DType, ort.Tensor.Type> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool' }
+
+function toOrt(t: Tensor): ort.Tensor {
+  return new ort.Tensor(ORT_TYPE[t.dtype], t.data as never, [...t.shape])
+}
+
+function fromOrt(v: ort.Tensor, dtype: DType): Tensor {
+  return new Tensor(dtype, v.data as TypedData, v.dims.map(Number))
+}
+
+/** A compiled graph: one onnxruntime session computing named outputs from named inputs. */
+export class Program {
+  private readonly session: ort.InferenceSession
+  readonly inputs: GraphInput[]
+  private readonly outputs: Record<string, { onnx: string; dtype: DType; shape: readonly number[] }>
+  /** Matrix-product FLOPs one run performs. */
+  readonly matmulFlops: number
+
+  private constructor(session: ort.InferenceSession, inputs: GraphInput[], outputs: Program['outputs'], flops: number) {
+    this.session = session
+    this.inputs = inputs
+    this.outputs = outputs
+    this.matmulFlops = flops
+  }
+
+  static async compile(g: Graph, outputs: Record<string, Sym>, opts: { threads?: number } = {}): Promise<Program> {
+    const model = g.toModel(outputs)
+    const session = await ort.InferenceSession.create(model.bytes, {
+      intraOpNumThreads: opts.threads ?? engineThreads(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      // Extended fusions (QuickGelu, fused attention…) exist for float only; float64 graphs are for checks.
+      graphOptimizationLevel: g.float === 'float64' ? 'basic' : 'all',
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+      logSeverityLevel: 3,
+    })
+    const outs: Program['outputs'] = {}
+    for (const [name, s] of Object.entries(outputs)) outs[name] = { onnx: model.outputNames[name]!, dtype: s.dtype, shape: s.shape }
+    return new Program(session, model.inputs, outs, g.matmulFlops)
+  }
+
+  /** Runs with every input the outputs need; a missing or mis-shaped feed is an error naming it. */
+  async run(feeds: Record<string, Tensor>, only?: string[]): Promise<Record<string, Tensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {}
+    for (const i of this.inputs) {
+      const t = feeds[i.sym.name]
+      if (t === undefined) throw new Error(`missing input "${i.sym.name}" [${i.sym.shape.join(', ')}]`)
+      if (t.dtype !== i.sym.dtype || t.shape.length !== i.sym.shape.length || t.shape.some((d, k) => d !== i.sym.shape[k])) {
+        throw new Error(`input "${i.sym.name}" must be ${i.sym.dtype} [${i.sym.shape.join(', ')}], got ${t.dtype} [${t.shape.join(', ')}]`)
+      }
+      ortFeeds[i.sym.name] = toOrt(t)
+    }
+    const names = only ?? Object.keys(this.outputs)
+    const res = await this.session.run(ortFeeds, names.map((n) => this.outputs[n]!.onnx))
+    const out: Record<string, Tensor> = {}
+    for (const n of names) out[n] = fromOrt(res[this.outputs[n]!.onnx] as ort.Tensor, this.outputs[n]!.dtype)
+    return out
+  }
+
+  async release(): Promise<void> {
+    await this.session.release()
+  }
+}

@@ -1,0 +1,153 @@
+import { Graph, type Sym } from '../engine/graph.js'
+import * as O from '../engine/ops/index.js'
+import { Program } from '../engine/session.js'
+import { Tensor, sizeOf, type FloatDType } from '../engine/tensor.js'
+import { Rng } from '../util/rng.js'
+import { parameterShapes, type ModelConfig } from './config.js'
+import { declareDecoderInputs, declareParams, decoderHidden, lmHead } from './llama.js'
+import { attentionMask, ropeTables } from './rope.js'
+
+/** A batch of right-padded token rows for teacher-forced passes: ids [B, T], with which positions are real. */
+export interface TokenBatch {
+  ids: number[][]
+  /** 1 for real tokens, 0 for padding (default: all real). */
+  attention?: number[][]
+}
+
+/** A language-modelling batch: predict targets[b][t] from ids[b][..t]; lossMask picks the positions scored. */
+export interface LmBatch extends TokenBatch {
+  targets: number[][]
+  lossMask: number[][]
+}
+
+/** Initial weights as transformers' _init_weights draws them: N(0, std) matrices, unit norms, zero biases. */
+export function randomWeights(c: ModelConfig, seed: number, std = 0.02): Record<string, Tensor> {
+  const rng = new Rng(seed)
+  const out: Record<string, Tensor> = {}
+  for (const [name, shape] of Object.entries(parameterShapes(c))) {
+    const data = new Float32Array(sizeOf(shape))
+    if (name.endsWith('norm.weight')) data.fill(1)
+    else if (!name.endsWith('.bias')) for (let i = 0; i < data.length; i++) data[i] = rng.normal() * std
+    out[name] = new Tensor('float32', data, shape)
+  }
+  return out
+}
+
+function shapeKey(b: number, t: number, kind: string): string {
+  return `${kind}:${b}x${t}`
+}
+
+/**
+ * A Llama/Qwen2 causal language model on the engine. Programs are compiled per batch shape and cached;
+ * a forward program keeps no activations for backward, a training program computes loss and every gradient
+ * in one onnxruntime run.
+ */
+export class CausalLM {
+  readonly config: ModelConfig
+  weights: Record<string, Tensor>
+  private readonly programs = new Map<string, Promise<Program>>()
+
+  constructor(config: ModelConfig, weights: Record<string, Tensor>) {
+    const shapes = parameterShapes(config)
+    for (const [name, shape] of Object.entries(shapes)) {
+      const w = weights[name]
+      if (!w) throw new Error(`missing weight ${name} [${shape.join(', ')}]`)
+      if (w.shape.join(',') !== shape.join(',')) throw new Error(`weight ${name} has shape [${w.shape.join(', ')}], the config needs [${shape.join(', ')}]`)
+    }
+    const extra = Object.keys(weights).filter((n) => !(n in shapes))
+    if (extra.length > 0) throw new Error(`unexpected weight(s) for this config: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? '…' : ''}`)
+    this.config = config
+    this.weights = weights
+  }
+
+  /** Trainable weights as float32 buffers (shared with `weights`: updating one updates the other). */
+  buffers(): Record<string, Float32Array> {
+    const out: Record<string, Float32Array> = {}
+    for (const [k, t] of Object.entries(this.weights)) out[k] = t.data as Float32Array
+    return out
+  }
+
+  private program(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
+    let p = this.programs.get(key)
+    if (!p) {
+      const { g, outputs } = build()
+      p = Program.compile(g, outputs)
+      this.programs.set(key, p)
+    }
+    return p
+  }
+
+  /** The decoder's data feeds (ids, rotary tables, mask) for a right-padded batch. */
+  dataFeeds(batch: TokenBatch, float: FloatDType = 'float32'): Record<string, Tensor> {
+    const b = batch.ids.length
+    const t = batch.ids[0]?.length ?? 0
+    for (const row of batch.ids) if (row.length !== t) throw new Error('every row of a batch must have the same length (pad them)')
+    const attn = batch.attention ?? batch.ids.map((r) => r.map(() => 1))
+    const positions = attn.map((row) => {
+      let p = 0
+      return row.map((m) => (m ? p++ : 0))
+    })
+    const rope = ropeTables(this.config, positions, float)
+    const mask = attentionMask(attn.map((r) => r.map((m) => m !== 0)), t, 0, float)
+    return {
+      ids: Tensor.i64(batch.ids.flat(), [b, t]),
+      cos: new Tensor(float, rope.cos, rope.shape),
+      sin: new Tensor(float, rope.sin, rope.shape),
+      mask: new Tensor(float, mask.data, mask.shape),
+    }
+  }
+
+  /** Logits [B, T, vocab] for every position (no gradients, no saved activations). */
+  async logits(batch: TokenBatch): Promise<Tensor> {
+    const b = batch.ids.length
+    const t = batch.ids[0]?.length ?? 0
+    const c = this.config
+    const prog = await this.program(shapeKey(b, t, 'logits'), () => {
+      const g = new Graph('float32')
+      const p = declareParams(g, c, { trainable: false })
+      const inp = declareDecoderInputs(g, c, b, t)
+      return { g, outputs: { logits: lmHead(c, p, decoderHidden(c, p, inp)) } }
+    })
+    return (await prog.run({ ...this.weights, ...this.dataFeeds(batch) })).logits!
+  }
+
+  /** Mean next-token cross-entropy over the masked positions, and its gradient for every weight. */
+  async lossAndGrads(batch: LmBatch): Promise<{ loss: number; grads: Record<string, Float32Array>; flops: number }> {
+    const b = batch.ids.length
+    const t = batch.ids[0]?.length ?? 0
+    const c = this.config
+    const names = Object.keys(parameterShapes(c))
+    const prog = await this.program(shapeKey(b, t, 'train'), () => {
+      const g = new Graph('float32')
+      const p = declareParams(g, c)
+      const inp = declareDecoderInputs(g, c, b, t)
+      const targets = g.input('targets', [b, t], 'int64')
+      const lossMask = g.input('loss_mask', [b, t])
+      const lp = O.tokenLogProbs(lmHead(c, p, decoderHidden(c, p, inp)), targets)
+      const loss = O.neg(O.maskedMean(lp, lossMask))
+      const grads = g.gradients(
+        loss,
+        names.map((n) => p[n]!),
+      )
+      const outputs: Record<string, Sym> = { loss }
+      names.forEach((n, i) => (outputs[`grad:${n}`] = grads[i]!))
+      return { g, outputs }
+    })
+    const r = await prog.run({
+      ...this.weights,
+      ...this.dataFeeds(batch),
+      targets: Tensor.i64(batch.targets.flat(), [b, t]),
+      loss_mask: Tensor.f32(batch.lossMask.flat(), [b, t]),
+    })
+    const grads: Record<string, Float32Array> = {}
+    for (const n of names) grads[n] = r[`grad:${n}`]!.data as Float32Array
+    return { loss: r.loss!.at(0), grads, flops: prog.matmulFlops }
+  }
+
+  /** Releases every compiled program (their onnxruntime sessions). */
+  async dispose(): Promise<void> {
+    const ps = [...this.programs.values()]
+    this.programs.clear()
+    for (const p of ps) await (await p).release()
+  }
+}
