@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeFileAtomic } from '../src/util/atomic.js'
 import { rewardBench } from './reward.js'
+import { engineBench } from './engine.js'
 
 export type Figures = Record<string, unknown>
 
@@ -16,7 +17,7 @@ export interface BenchSection {
   run(): Promise<Figures>
 }
 
-const SECTIONS: BenchSection[] = [rewardBench]
+const SECTIONS: BenchSection[] = [engineBench, rewardBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
     const w = Math.max(...rows.map(([k]) => k.length))
     process.stdout.write(`\n== ${s.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n`)
   }
+  // Later sections read figures of earlier ones (MFU against the same run's ceiling).
   results.machine = { cpus: (await import('node:os')).cpus().length, node: process.version, date: new Date().toISOString() }
   writeFileAtomic(path, `${JSON.stringify(results, null, 2)}\n`)
   process.stderr.write(`\nwrote ${path}\n`)

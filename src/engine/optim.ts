@@ -28,8 +28,8 @@ export interface OptimizerState {
 }
 
 export interface Optimizer {
-  /** Updates `params` in place from `grads`, at learning rate `lr`. */
-  step(params: Buffers, grads: Buffers, lr: number): void
+  /** Updates `params` in place from `grads` (each multiplied by `gradScale`, e.g. a clipping factor) at rate `lr`. */
+  step(params: Buffers, grads: Buffers, lr: number, gradScale?: number): void
   readonly stepCount: number
   state(): OptimizerState
   loadState(s: OptimizerState): void
@@ -45,7 +45,7 @@ export class AdamW implements Optimizer {
     this.o = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, noDecay: defaultNoDecay, ...opts }
   }
 
-  step(params: Buffers, grads: Buffers, lr: number): void {
+  step(params: Buffers, grads: Buffers, lr: number, gradScale = 1): void {
     this.stepCount++
     const { beta1: b1, beta2: b2, eps } = this.o
     const stepSize = lr / (1 - b1 ** this.stepCount)
@@ -62,7 +62,7 @@ export class AdamW implements Optimizer {
       const n = p.length
       // One pass, moments kept in locals (rounded to float32 as they are stored): memory-bound.
       for (let i = 0; i < n; i++) {
-        const gi = g[i]!
+        const gi = g[i]! * gradScale
         const mi = Math.fround(b1 * m[i]! + c1 * gi)
         const vi = Math.fround(b2 * v[i]! + c2 * gi * gi)
         m[i] = mi
@@ -108,7 +108,7 @@ export class SGD implements Optimizer {
     this.o = { momentum: 0, weightDecay: 0, nesterov: false, ...opts }
   }
 
-  step(params: Buffers, grads: Buffers, lr: number): void {
+  step(params: Buffers, grads: Buffers, lr: number, gradScale = 1): void {
     this.stepCount++
     const { momentum: mu, weightDecay: wd, nesterov } = this.o
     for (const [name, p] of Object.entries(params)) {
@@ -116,7 +116,7 @@ export class SGD implements Optimizer {
       if (!g) continue
       const b = mu !== 0 ? (this.buf[name] ??= new Float32Array(p.length)) : null
       for (let i = 0; i < p.length; i++) {
-        let d = g[i]! + wd * p[i]!
+        let d = g[i]! * gradScale + wd * p[i]!
         if (b) {
           b[i] = this.stepCount === 1 ? d : mu * b[i]! + d
           d = nesterov ? d + mu * b[i]! : b[i]!
@@ -149,10 +149,8 @@ export function globalNorm(grads: Buffers): number {
 
 /** Scales gradients so their global norm is at most `maxNorm`; returns the norm before clipping. */
 export function clipGradNorm(grads: Buffers, maxNorm: number, norm = globalNorm(grads)): number {
-  if (Number.isFinite(norm) && norm > maxNorm && maxNorm > 0) {
-    const scale = maxNorm / (norm + 1e-6)
-    for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) g[i] = g[i]! * scale
-  }
+  const scale = Number.isFinite(norm) ? clipScale(norm, maxNorm) : 1
+  if (scale !== 1) for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) g[i] = g[i]! * scale
   return norm
 }
 
@@ -228,19 +226,24 @@ export interface UpdateResult {
   gradNorm: number
 }
 
+/** The factor that brings a gradient of norm `norm` within `maxNorm` (torch's clip_grad_norm_). */
+export function clipScale(norm: number, maxNorm: number | undefined): number {
+  return maxNorm !== undefined && maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1
+}
+
 /**
  * One guarded optimizer step: the loss and every gradient must be finite (else NonFiniteError names the
- * tensor and nothing is applied), gradients are clipped to `maxGradNorm` (if given), then applied.
+ * tensor and nothing is applied); gradients are clipped to `maxGradNorm` (if given) inside the update.
+ * `gradNorm` may be passed when the graph computed it already (saves a pass over every gradient).
  */
-export function guardedStep(opts: { step: number; loss: number; grads: Buffers; params: Buffers; optimizer: Optimizer; lr: number; maxGradNorm?: number }): UpdateResult {
+export function guardedStep(opts: { step: number; loss: number; grads: Buffers; params: Buffers; optimizer: Optimizer; lr: number; maxGradNorm?: number; gradNorm?: number }): UpdateResult {
   assertFinite(opts.step, { loss: [opts.loss] })
-  // One pass for the norm; only a non-finite norm needs the second pass that names the tensor.
-  const gradNorm = globalNorm(opts.grads)
+  const gradNorm = opts.gradNorm ?? globalNorm(opts.grads)
   if (!Number.isFinite(gradNorm)) {
+    // Only now look for the culprit, to name it.
     assertFinite(opts.step, opts.grads)
     throw new NonFiniteError(opts.step, 'gradient norm', -1, gradNorm)
   }
-  if (opts.maxGradNorm !== undefined) clipGradNorm(opts.grads, opts.maxGradNorm, gradNorm)
-  opts.optimizer.step(opts.params, opts.grads, opts.lr)
+  opts.optimizer.step(opts.params, opts.grads, opts.lr, clipScale(gradNorm, opts.maxGradNorm))
   return { gradNorm }
 }

@@ -33,6 +33,16 @@ export function randomWeights(c: ModelConfig, seed: number, std = 0.02): Record<
   return out
 }
 
+/** The global L2 norm of gradients, computed in the graph (multi-threaded, no extra pass in JS). */
+export function gradNormOf(g: Graph, grads: readonly Sym[]): Sym {
+  let total: Sym | null = null
+  for (const gr of grads) {
+    const sq = g.node1('ReduceSumSquare', [gr], [], gr.dtype, { keepdims: 0 })
+    total = total ? g.node1('Add', [total, sq], [], gr.dtype) : sq
+  }
+  return g.node1('Sqrt', [total ?? g.scalar(0)], [], g.float)
+}
+
 function shapeKey(b: number, t: number, kind: string): string {
   return `${kind}:${b}x${t}`
 }
@@ -111,8 +121,26 @@ export class CausalLM {
     return (await prog.run({ ...this.weights, ...this.dataFeeds(batch) })).logits!
   }
 
+  /**
+   * log p(targets[b][t] | ids[b][..t]) for every position [B, T], without gradients: what reference-model
+   * and old-policy passes need (the vocabulary-sized logits never leave onnxruntime).
+   */
+  async tokenLogProbs(batch: TokenBatch & { targets: number[][] }): Promise<Tensor> {
+    const b = batch.ids.length
+    const t = batch.ids[0]?.length ?? 0
+    const c = this.config
+    const prog = await this.program(shapeKey(b, t, 'logprobs'), () => {
+      const g = new Graph('float32')
+      const p = declareParams(g, c, { trainable: false })
+      const inp = declareDecoderInputs(g, c, b, t)
+      const targets = g.input('targets', [b, t], 'int64')
+      return { g, outputs: { logprobs: O.tokenLogProbs(lmHead(c, p, decoderHidden(c, p, inp)), targets) } }
+    })
+    return (await prog.run({ ...this.weights, ...this.dataFeeds(batch), targets: Tensor.i64(batch.targets.flat(), [b, t]) })).logprobs!
+  }
+
   /** Mean next-token cross-entropy over the masked positions, and its gradient for every weight. */
-  async lossAndGrads(batch: LmBatch): Promise<{ loss: number; grads: Record<string, Float32Array>; flops: number }> {
+  async lossAndGrads(batch: LmBatch): Promise<{ loss: number; grads: Record<string, Float32Array>; gradNorm: number; flops: number }> {
     const b = batch.ids.length
     const t = batch.ids[0]?.length ?? 0
     const c = this.config
@@ -129,7 +157,7 @@ export class CausalLM {
         loss,
         names.map((n) => p[n]!),
       )
-      const outputs: Record<string, Sym> = { loss }
+      const outputs: Record<string, Sym> = { loss, grad_norm: gradNormOf(g, grads) }
       names.forEach((n, i) => (outputs[`grad:${n}`] = grads[i]!))
       return { g, outputs }
     })
@@ -141,7 +169,7 @@ export class CausalLM {
     })
     const grads: Record<string, Float32Array> = {}
     for (const n of names) grads[n] = r[`grad:${n}`]!.data as Float32Array
-    return { loss: r.loss!.at(0), grads, flops: prog.matmulFlops }
+    return { loss: r.loss!.at(0), grads, gradNorm: r.grad_norm!.at(0), flops: prog.matmulFlops }
   }
 
   /** Releases every compiled program (their onnxruntime sessions). */
