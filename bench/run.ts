@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { writeFileAtomic } from '../src/util/atomic.js'
 import { rewardBench } from './reward.js'
 import { engineBench } from './engine.js'
+import { modelBench } from './model.js'
 
 export type Figures = Record<string, unknown>
 
@@ -17,7 +18,7 @@ export interface BenchSection {
   run(): Promise<Figures>
 }
 
-const SECTIONS: BenchSection[] = [engineBench, rewardBench]
+const SECTIONS: BenchSection[] = [engineBench, modelBench, rewardBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {

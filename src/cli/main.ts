@@ -3,6 +3,7 @@ import { DataError } from '../data/errors.js'
 import { dataCommand } from './data.js'
 import { demoCommand } from './demo.js'
 import { scoreCommand } from './score.js'
+import { modelCommand } from './model.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
   program.addCommand(dataCommand())
   program.addCommand(scoreCommand())
+  program.addCommand(modelCommand())
   program.addCommand(demoCommand())
   return program
 }
