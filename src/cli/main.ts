@@ -4,6 +4,8 @@ import { dataCommand } from './data.js'
 import { demoCommand } from './demo.js'
 import { scoreCommand } from './score.js'
 import { modelCommand } from './model.js'
+import { serveCommand } from './serve.js'
+import { generateCommand } from './generate.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
   program.addCommand(dataCommand())
   program.addCommand(scoreCommand())
   program.addCommand(modelCommand())
+  program.addCommand(generateCommand())
+  program.addCommand(serveCommand())
   program.addCommand(demoCommand())
   return program
 }

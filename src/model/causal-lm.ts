@@ -4,7 +4,7 @@ import { Program } from '../engine/session.js'
 import { Tensor, sizeOf, type FloatDType } from '../engine/tensor.js'
 import { Rng } from '../util/rng.js'
 import { parameterShapes, type ModelConfig } from './config.js'
-import { declareDecoderInputs, declareParams, decoderHidden, lmHead } from './llama.js'
+import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, type LayerKV } from './llama.js'
 import { attentionMask, ropeTables } from './rope.js'
 
 /** A batch of right-padded token rows for teacher-forced passes: ids [B, T], with which positions are real. */
@@ -170,6 +170,64 @@ export class CausalLM {
     const grads: Record<string, Float32Array> = {}
     for (const n of names) grads[n] = r[`grad:${n}`]!.data as Float32Array
     return { loss: r.loss!.at(0), grads, gradNorm: r.grad_norm!.at(0), flops: prog.matmulFlops }
+  }
+
+  /**
+   * Prefill for generation: runs B prompts of T tokens (left-padded; `mask` and rotary tables as given)
+   * and returns the last position's logits [B, V] and every layer's keys/values [B, Hkv, T, hd].
+   */
+  async prefill(feeds: { ids: Tensor; cos: Tensor; sin: Tensor; mask: Tensor }): Promise<{ logits: Tensor; kv: { k: Tensor; v: Tensor }[] }> {
+    const [b, t] = feeds.ids.shape as [number, number]
+    const c = this.config
+    const prog = await this.program(shapeKey(b, t, 'prefill'), () => {
+      const g = new Graph('float32')
+      const p = declareParams(g, c, { trainable: false })
+      const inp = declareDecoderInputs(g, c, b, t)
+      const { hidden, kv } = decoderForward(c, p, inp)
+      const last = O.reshape(lmHead(c, p, O.slice(hidden, 1, t - 1, t)), [b, c.vocab_size])
+      const outputs: Record<string, Sym> = { logits: last }
+      kv.forEach((x, i) => {
+        outputs[`k${i}`] = x.k
+        outputs[`v${i}`] = x.v
+      })
+      return { g, outputs }
+    })
+    const r = await prog.run({ ...this.weights, ...feeds })
+    return { logits: r.logits!, kv: Array.from({ length: c.num_hidden_layers }, (_, i) => ({ k: r[`k${i}`]!, v: r[`v${i}`]! })) }
+  }
+
+  /**
+   * One decoding step with a KV cache of capacity C: ids [B, 1] attend to the cache ([B, Hkv, C, hd] per
+   * layer, masked where empty) and themselves (mask [B, 1, 1, C + 1]). Returns logits [B, V] and the new
+   * keys/values [B, Hkv, 1, hd] to write into the cache.
+   */
+  async decodeStep(feeds: { ids: Tensor; cos: Tensor; sin: Tensor; mask: Tensor; past: { k: Tensor; v: Tensor }[] }): Promise<{ logits: Tensor; kv: { k: Tensor; v: Tensor }[] }> {
+    const b = feeds.ids.shape[0]!
+    const cap = feeds.past[0]!.k.shape[2]!
+    const c = this.config
+    const prog = await this.program(shapeKey(b, cap, 'decode'), () => {
+      const g = new Graph('float32')
+      const p = declareParams(g, c, { trainable: false })
+      const inp = declareDecoderInputs(g, c, b, 1, cap)
+      const past: LayerKV[] = Array.from({ length: c.num_hidden_layers }, (_, i) => ({
+        k: g.input(`past_k${i}`, [b, c.num_key_value_heads, cap, c.head_dim]),
+        v: g.input(`past_v${i}`, [b, c.num_key_value_heads, cap, c.head_dim]),
+      }))
+      const { hidden, kv } = decoderForward(c, p, inp, past)
+      const outputs: Record<string, Sym> = { logits: O.reshape(lmHead(c, p, hidden), [b, c.vocab_size]) }
+      kv.forEach((x, i) => {
+        outputs[`k${i}`] = x.k
+        outputs[`v${i}`] = x.v
+      })
+      return { g, outputs }
+    })
+    const pastFeeds: Record<string, Tensor> = {}
+    feeds.past.forEach((x, i) => {
+      pastFeeds[`past_k${i}`] = x.k
+      pastFeeds[`past_v${i}`] = x.v
+    })
+    const r = await prog.run({ ...this.weights, ids: feeds.ids, cos: feeds.cos, sin: feeds.sin, mask: feeds.mask, ...pastFeeds })
+    return { logits: r.logits!, kv: Array.from({ length: c.num_hidden_layers }, (_, i) => ({ k: r[`k${i}`]!, v: r[`v${i}`]! })) }
   }
 
   /** Releases every compiled program (their onnxruntime sessions). */

@@ -29,8 +29,18 @@ function heads(x: Sym, b: number, t: number, n: number, d: number): Sym {
   return O.transpose(O.reshape(x, [b, t, n, d]), [0, 2, 1, 3])
 }
 
-/** One Llama/Qwen2 decoder layer: pre-norm attention and SwiGLU MLP, each with a residual. */
-export function decoderLayer(c: ModelConfig, p: ParamSyms, i: number, x: Sym, cos: Sym, sin: Sym, mask: Sym): Sym {
+/** Keys and values of one layer (after the rotary embedding), [B, Hkv, S, head_dim]. */
+export interface LayerKV {
+  k: Sym
+  v: Sym
+}
+
+/**
+ * One Llama/Qwen2 decoder layer: pre-norm attention and SwiGLU MLP, each with a residual. With `past`, the
+ * new tokens attend to the cached keys/values followed by their own (the mask covers both, [B, 1, T, P+T]).
+ * Returns the layer's output and the new tokens' keys/values (for a KV cache).
+ */
+export function decoderLayer(c: ModelConfig, p: ParamSyms, i: number, x: Sym, cos: Sym, sin: Sym, mask: Sym, past?: LayerKV): { x: Sym; kv: LayerKV } {
   const [b, t] = x.shape as [number, number, number]
   const pre = `model.layers.${i}`
   const w = (n: string) => {
@@ -41,21 +51,33 @@ export function decoderLayer(c: ModelConfig, p: ParamSyms, i: number, x: Sym, co
   const bias = (n: string) => (c.attention_bias ? w(n) : undefined)
   const h = O.rmsNorm(x, w('input_layernorm.weight'), c.rms_norm_eps)
   const q = heads(O.linear(h, w('self_attn.q_proj.weight'), bias('self_attn.q_proj.bias')), b, t, c.num_attention_heads, c.head_dim)
-  const k = heads(O.linear(h, w('self_attn.k_proj.weight'), bias('self_attn.k_proj.bias')), b, t, c.num_key_value_heads, c.head_dim)
+  const k = O.rope(heads(O.linear(h, w('self_attn.k_proj.weight'), bias('self_attn.k_proj.bias')), b, t, c.num_key_value_heads, c.head_dim), cos, sin)
   const v = heads(O.linear(h, w('self_attn.v_proj.weight'), bias('self_attn.v_proj.bias')), b, t, c.num_key_value_heads, c.head_dim)
-  const a = O.attention(O.rope(q, cos, sin), O.rope(k, cos, sin), v, mask)
+  const keys = past ? O.concat([past.k, k], 2) : k
+  const values = past ? O.concat([past.v, v], 2) : v
+  const a = O.attention(O.rope(q, cos, sin), keys, values, mask)
   const merged = O.reshape(O.transpose(a, [0, 2, 1, 3]), [b, t, c.num_attention_heads * c.head_dim])
   const x1 = O.add(x, O.linear(merged, w('self_attn.o_proj.weight')))
   const h2 = O.rmsNorm(x1, w('post_attention_layernorm.weight'), c.rms_norm_eps)
   const mlp = O.linear(O.mul(O.silu(O.linear(h2, w('mlp.gate_proj.weight'))), O.linear(h2, w('mlp.up_proj.weight'))), w('mlp.down_proj.weight'))
-  return O.add(x1, mlp)
+  return { x: O.add(x1, mlp), kv: { k, v } }
+}
+
+/** The final hidden states [B, T, hidden] of the decoder, and each layer's new keys/values. */
+export function decoderForward(c: ModelConfig, p: ParamSyms, inp: DecoderInputs, past?: LayerKV[]): { hidden: Sym; kv: LayerKV[] } {
+  let x = O.embedding(p['model.embed_tokens.weight']!, inp.ids)
+  const kv: LayerKV[] = []
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const r = decoderLayer(c, p, i, x, inp.cos, inp.sin, inp.mask, past?.[i])
+    x = r.x
+    kv.push(r.kv)
+  }
+  return { hidden: O.rmsNorm(x, p['model.norm.weight']!, c.rms_norm_eps), kv }
 }
 
 /** The final hidden states [B, T, hidden] of the decoder. */
 export function decoderHidden(c: ModelConfig, p: ParamSyms, inp: DecoderInputs): Sym {
-  let x = O.embedding(p['model.embed_tokens.weight']!, inp.ids)
-  for (let i = 0; i < c.num_hidden_layers; i++) x = decoderLayer(c, p, i, x, inp.cos, inp.sin, inp.mask)
-  return O.rmsNorm(x, p['model.norm.weight']!, c.rms_norm_eps)
+  return decoderForward(c, p, inp).hidden
 }
 
 /** Logits [..., vocab] from hidden states, through lm_head (or the tied embedding). */
@@ -63,12 +85,12 @@ export function lmHead(c: ModelConfig, p: ParamSyms, hidden: Sym): Sym {
   return O.linear(hidden, c.tie_word_embeddings ? p['model.embed_tokens.weight']! : p['lm_head.weight']!)
 }
 
-/** Declares the decoder's data inputs for a batch of B sequences of T tokens. */
-export function declareDecoderInputs(g: Graph, c: ModelConfig, b: number, t: number): DecoderInputs {
+/** Declares the decoder's data inputs for a batch of B sequences of T new tokens after `past` cached ones. */
+export function declareDecoderInputs(g: Graph, c: ModelConfig, b: number, t: number, past = 0): DecoderInputs {
   return {
     ids: g.input('ids', [b, t], 'int64'),
     cos: g.input('cos', [b, 1, t, c.head_dim]),
     sin: g.input('sin', [b, 1, t, c.head_dim]),
-    mask: g.input('mask', [b, 1, t, t]),
+    mask: g.input('mask', [b, 1, t, past + t]),
   }
 }

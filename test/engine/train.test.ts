@@ -108,7 +108,7 @@ describe('gradient check: a whole transformer block (float64)', () => {
         const p: ParamSyms = {}
         names.forEach((n, i) => (p[n] = xs[i + 1]!))
         const n = names.length
-        return O.mul(decoderLayer(c, p, 0, xs[0]!, xs[n + 1]!, xs[n + 2]!, xs[n + 3]!), 1)
+        return O.mul(decoderLayer(c, p, 0, xs[0]!, xs[n + 1]!, xs[n + 2]!, xs[n + 3]!).x, 1)
       })
       assert.ok(r.checked > 500, `${r.checked} elements`)
       assert.ok(r.maxRelErr < 1e-5, `max relative error ${r.maxRelErr}`)

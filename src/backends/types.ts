@@ -1,0 +1,47 @@
+import type { ChatMessage } from '../model/chat-template.js'
+import type { FinishReason, GenParams } from '../generate/generator.js'
+
+/** One generation request: a prompt (text, or token ids on the embedded engine) or chat messages. */
+export interface BackendRequest {
+  prompt?: string | number[]
+  messages?: ChatMessage[]
+  params: Partial<GenParams>
+}
+
+export interface BackendCompletion {
+  text: string
+  finishReason: FinishReason
+  tokenIds?: number[]
+  /** Log-probabilities of the generated tokens under the sampling distribution, when the backend gives them. */
+  logprobs?: number[]
+  /** Under the unmodified model (embedded engine only): RL's old_log_probs. */
+  modelLogprobs?: number[]
+  promptTokens?: number
+  completionTokens?: number
+}
+
+export interface GenerateOptions {
+  /** Called as completions finish: how many requests are done. */
+  onProgress?: (doneRequests: number) => void
+}
+
+/** What evaluation, difficulty estimation and RL rollouts call: the embedded engine or an HTTP endpoint. */
+export interface Backend {
+  readonly kind: string
+  /** The model's name (directory or served id). */
+  readonly model: string
+  /** n completions per request, in request order. */
+  generate(requests: readonly BackendRequest[], opts?: GenerateOptions): Promise<BackendCompletion[][]>
+  close(): Promise<void>
+}
+
+export class BackendError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly retryable = false,
+  ) {
+    super(message)
+    this.name = 'BackendError'
+  }
+}

@@ -1,0 +1,71 @@
+import { Command, Option } from 'commander'
+import { openBackend } from '../backends/index.js'
+import type { BackendRequest } from '../backends/types.js'
+import { importFiles } from '../data/import.js'
+import { renderPrompt, templateNames, getTemplate } from '../reward/templates.js'
+import { JsonlLog } from '../util/jsonl-log.js'
+import { Progress } from '../util/progress.js'
+import { floatOption, info, intOption } from './util.js'
+
+export interface CompletionRow {
+  id: string
+  sample: number
+  output: string
+  finish_reason: string
+  completion_tokens: number | null
+}
+
+export function generateCommand(): Command {
+  return new Command('generate')
+    .description('generate completions for question records with a template; resumable (finished items are skipped)')
+    .option('--model <dir>', 'model directory (embedded engine)')
+    .option('--endpoint <url>', 'OpenAI-compatible base URL (…/v1)')
+    .option('--api-key <key>', 'API key for --endpoint (default: OPENAI_API_KEY)')
+    .option('--served-model <name>', 'model name at --endpoint (default: the first it lists)')
+    .requiredOption('--data <files...>', 'question files (any layout `medrl data import` reads)')
+    .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('r1'))
+    .option('--chat', "render prompts as chat messages (the model's chat template / /chat/completions)")
+    .option('-n, --n <n>', 'completions per question', intOption('-n'), 1)
+    .option('--max-new-tokens <n>', 'tokens per completion at most', intOption('--max-new-tokens'), 256)
+    .option('--temperature <x>', 'sampling temperature (0 = greedy)', floatOption('--temperature'), 1)
+    .option('--top-p <x>', 'nucleus sampling', floatOption('--top-p'), 1)
+    .option('--seed <n>', 'seed (each question gets seed + its index)', intOption('--seed'), 0)
+    .option('--batch-size <n>', 'questions per batch (each batch is saved before the next starts)', intOption('--batch-size'), 16)
+    .option('--concurrency <n>', 'requests in flight for --endpoint', intOption('--concurrency'), 8)
+    .option('--limit <n>', 'first N questions only', intOption('--limit'))
+    .requiredOption('--out <path>', 'completions JSONL (appended to; rerunning resumes)')
+    .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModel?: string; data: string[]; template: string; chat?: boolean; n: number; maxNewTokens: number; temperature: number; topP: number; seed: number; batchSize: number; concurrency: number; limit?: number; out: string }) => {
+      const { records: all } = await importFiles(f.data)
+      const records = f.limit !== undefined ? all.slice(0, f.limit) : all
+      const log = new JsonlLog<CompletionRow>(f.out)
+      const have = new Map<string, number>()
+      for (const r of log.rows) have.set(r.id, (have.get(r.id) ?? 0) + 1)
+      const todo = records.map((r, i) => ({ r, i })).filter(({ r }) => (have.get(r.id) ?? 0) < f.n)
+      if (todo.length < records.length) info(`resuming: ${records.length - todo.length} of ${records.length} questions already done in ${f.out}`)
+      const partial = todo.filter(({ r }) => (have.get(r.id) ?? 0) > 0)
+      if (partial.length > 0) throw new Error(`${f.out} holds fewer than ${f.n} samples for ${partial.length} question(s) (e.g. ${partial[0]!.r.id}): was -n changed? Use a new --out`)
+      const backend = openBackend({ model: f.model, endpoint: f.endpoint, apiKey: f.apiKey, servedModel: f.servedModel, concurrency: f.concurrency })
+      const template = getTemplate(f.template)
+      const progress = new Progress('generate', todo.length, 'questions')
+      let done = 0
+      try {
+        for (let s = 0; s < todo.length; s += f.batchSize) {
+          const batch = todo.slice(s, s + f.batchSize)
+          const reqs: BackendRequest[] = batch.map(({ r, i }) => {
+            const p = renderPrompt(r, template)
+            const params = { maxNewTokens: f.maxNewTokens, temperature: f.temperature, topP: f.topP, n: f.n, seed: f.seed + i }
+            return f.chat ? { messages: template.messages(p.record), params } : { prompt: p.text, params }
+          })
+          const out = await backend.generate(reqs)
+          log.append(batch.flatMap(({ r }, k) => out[k]!.map((c, sample) => ({ id: r.id, sample, output: c.text, finish_reason: c.finishReason, completion_tokens: c.completionTokens ?? null }))))
+          done += batch.length
+          progress.update(done)
+        }
+      } finally {
+        progress.stop()
+        log.close()
+        await backend.close()
+      }
+      info(`wrote ${done * f.n} completions (${log.rows.length} in ${f.out})`)
+    })
+}

@@ -1,0 +1,33 @@
+import { Command } from 'commander'
+import { EmbeddedBackend } from '../backends/embedded.js'
+import { OpenAIServer } from '../serve/server.js'
+import { info, intOption } from './util.js'
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('an OpenAI-compatible HTTP server over the embedded engine (/v1/models, /v1/completions, /v1/chat/completions)')
+    .requiredOption('--model <dir>', 'model directory')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port (0 picks a free one)', intOption('--port'), 8000)
+    .option('--served-model-name <name>', 'the model id clients use (default: the directory name)')
+    .option('--max-batch-rows <n>', 'completions generated together at most', intOption('--max-batch-rows'), 64)
+    .option('--max-tokens <n>', 'max_tokens for chat requests that give none', intOption('--max-tokens'), 256)
+    .option('--max-body-kb <n>', 'largest request body accepted', intOption('--max-body-kb'), 1024)
+    .option('--seed <n>', 'seed for requests that give none', intOption('--seed'), 0)
+    .action(async (f: { model: string; host: string; port: number; servedModelName?: string; maxBatchRows: number; maxTokens: number; maxBodyKb: number; seed: number }) => {
+      const backend = EmbeddedBackend.fromDir(f.model, { maxBatch: f.maxBatchRows })
+      const server = new OpenAIServer(backend, { servedModelName: f.servedModelName, maxBatchRows: f.maxBatchRows, defaultMaxTokens: f.maxTokens, maxBodyBytes: f.maxBodyKb * 1024, seed: f.seed })
+      const addr = await server.listen(f.port, f.host)
+      const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}/v1`
+      info(`serving ${server.modelName} at ${url}`)
+      // A line on stdout that scripts can wait for.
+      process.stdout.write(`${url}\n`)
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve()
+        process.once('SIGINT', stop)
+        process.once('SIGTERM', stop)
+      })
+      await server.close()
+      await backend.close()
+    })
+}

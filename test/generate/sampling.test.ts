@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { applyRepetitionPenalty, drawToken, logSumExp, samplingDistribution, DEFAULT_SAMPLING } from '../../src/generate/sampling.js'
+import { Rng } from '../../src/util/rng.js'
+
+const logits = Float64Array.from([2, 1, 0, -1, 3, 0.5])
+const softmax = (x: number[], t = 1) => {
+  const m = Math.max(...x)
+  const e = x.map((v) => Math.exp((v - m) / t))
+  const z = e.reduce((a, b) => a + b, 0)
+  return e.map((v) => v / z)
+}
+
+describe('logits processors and sampling', () => {
+  it('temperature 0 is greedy (a point mass, log-prob 0)', () => {
+    const d = samplingDistribution(logits, { ...DEFAULT_SAMPLING, temperature: 0 })
+    assert.deepEqual([...d.ids], [4])
+    assert.deepEqual(drawToken(d, new Rng(1)), { id: 4, logprob: 0 })
+  })
+
+  it('temperature scales the softmax; no truncation keeps every token', () => {
+    const d = samplingDistribution(logits, { ...DEFAULT_SAMPLING, temperature: 0.5 })
+    const want = softmax([...logits], 0.5)
+    assert.equal(d.ids.length, 6)
+    d.ids.forEach((id, k) => assert.ok(Math.abs(d.probs[k]! - want[id]!) < 1e-12))
+  })
+
+  it('top-k, top-p (smallest set reaching p) and min-p, renormalised', () => {
+    const p = softmax([...logits])
+    const k2 = samplingDistribution(logits, { ...DEFAULT_SAMPLING, topK: 2 })
+    assert.deepEqual([...k2.ids], [4, 0])
+    assert.ok(Math.abs(k2.probs[0]! - p[4]! / (p[4]! + p[0]!)) < 1e-12)
+    // p sorted: .605 (id 4), .2225 (id 0), .0818 (id 1)…: top-p 0.8 stops at two tokens, 0.85 needs a third.
+    assert.deepEqual([...samplingDistribution(logits, { ...DEFAULT_SAMPLING, topP: 0.8 }).ids], [4, 0])
+    assert.deepEqual([...samplingDistribution(logits, { ...DEFAULT_SAMPLING, topP: 0.85 }).ids], [4, 0, 1])
+    const mp = samplingDistribution(logits, { ...DEFAULT_SAMPLING, minP: 0.3 })
+    assert.deepEqual([...mp.ids], [4, 0], 'tokens under 0.3 × the top probability are dropped')
+    assert.ok(Math.abs(mp.probs.reduce((a, b) => a + b, 0) - 1) < 1e-12)
+  })
+
+  it('repetition penalty divides positive and multiplies negative logits of seen tokens', () => {
+    const x = Float64Array.from(logits)
+    applyRepetitionPenalty(x, [0, 3, 3], 2)
+    assert.deepEqual([...x], [1, 1, 0, -2, 3, 0.5])
+  })
+
+  it('draws follow the distribution; the same seed draws the same tokens', () => {
+    const d = samplingDistribution(logits, DEFAULT_SAMPLING)
+    const rng = new Rng(3)
+    const counts = new Array(6).fill(0)
+    for (let i = 0; i < 20000; i++) counts[drawToken(d, rng).id]++
+    const p = softmax([...logits])
+    counts.forEach((c, i) => assert.ok(Math.abs(c / 20000 - p[i]!) < 0.015, `token ${i}: ${c / 20000} vs ${p[i]}`))
+    const a = new Rng(9)
+    const b = new Rng(9)
+    assert.deepEqual(Array.from({ length: 50 }, () => drawToken(d, a).id), Array.from({ length: 50 }, () => drawToken(d, b).id))
+    const one = drawToken(d, new Rng(4))
+    assert.ok(Math.abs(one.logprob - Math.log(p[one.id]!)) < 1e-12)
+  })
+
+  it('logSumExp is stable for large logits', () => {
+    assert.ok(Math.abs(logSumExp([1000, 1000]) - (1000 + Math.log(2))) < 1e-9)
+  })
+})
