@@ -9,6 +9,8 @@ import { writeFileAtomic } from '../src/util/atomic.js'
 import { rewardBench } from './reward.js'
 import { engineBench } from './engine.js'
 import { modelBench } from './model.js'
+import { generateBench } from './generate.js'
+import { numpyCeilingGflops } from './ceiling.js'
 
 export type Figures = Record<string, unknown>
 
@@ -18,7 +20,7 @@ export interface BenchSection {
   run(): Promise<Figures>
 }
 
-const SECTIONS: BenchSection[] = [engineBench, modelBench, rewardBench]
+const SECTIONS: BenchSection[] = [engineBench, generateBench, modelBench, rewardBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
@@ -35,6 +37,11 @@ async function main(): Promise<void> {
   const chosen = only.length > 0 ? SECTIONS.filter((s) => only.includes(s.name)) : SECTIONS
   const path = join(dirname(fileURLToPath(import.meta.url)), 'results', 'latest.json')
   const results: Figures = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Figures) : {}
+  // Sections compare against the ceiling measured in this same run.
+  const ceiling = numpyCeilingGflops()
+  ;(globalThis as { __benchCeiling?: number | null }).__benchCeiling = ceiling.gflops
+  results.ceiling_gflops = ceiling.gflops
+  results.ceiling_detail = ceiling.detail
   for (const s of chosen) {
     process.stderr.write(`bench ${s.name}: ${s.description}\n`)
     const t0 = Date.now()

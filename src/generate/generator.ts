@@ -3,7 +3,7 @@ import type { CausalLM } from '../model/causal-lm.js'
 import { ropeTables } from '../model/rope.js'
 import type { TextTokenizer } from '../model/tokenizer.js'
 import { Rng, hashString32 } from '../util/rng.js'
-import { applyRepetitionPenalty, drawToken, logSumExp, samplingDistribution, type SamplingParams, DEFAULT_SAMPLING } from './sampling.js'
+import { sampleRow, type SamplingParams, DEFAULT_SAMPLING } from './sampling.js'
 
 /** Per-request generation settings (OpenAI's names in the server map onto these). */
 export interface GenParams extends SamplingParams {
@@ -113,6 +113,8 @@ export class Generator {
   private readonly tokenizer: TextTokenizer | null
   private readonly opts: Required<Omit<GeneratorOptions, 'onTokens'>> & Pick<GeneratorOptions, 'onTokens'>
   private generated = 0
+  /** Cumulative timings, for benchmarks and progress reports. */
+  readonly stats = { prefillMs: 0, prefillTokens: 0, decodeMs: 0, decodeSteps: 0, decodeRowSteps: 0, samplingMs: 0 }
 
   constructor(model: CausalLM, tokenizer: TextTokenizer | null, opts: GeneratorOptions = {}) {
     this.model = model
@@ -177,11 +179,8 @@ export class Generator {
   }
 
   private sample(r: Row, logits: Float32Array, onEvent?: (e: GenEvent) => void): void {
-    const lse = logSumExp(logits)
-    const x = Float64Array.from(logits)
-    applyRepetitionPenalty(x, r.seen, r.params.repetitionPenalty)
-    const { id, logprob } = drawToken(samplingDistribution(x, r.params), r.rng)
-    this.accept(r, id, logprob, logits[id]! - lse, onEvent)
+    const d = sampleRow(logits, r.params, r.rng, r.seen)
+    this.accept(r, d.id, d.logprob, d.modelLogprob, onEvent)
   }
 
   private async wave(requests: readonly GenRequest[], start: number, end: number, out: GenOutput[][], onEvent?: (e: GenEvent) => void): Promise<void> {
@@ -202,12 +201,15 @@ export class Generator {
     const rope = ropeTables(c, positions)
     const pmask = new Float32Array(bp * t * t)
     for (let b = 0; b < bp; b++) for (let q = 0; q < t; q++) for (let s = 0; s < t; s++) pmask[(b * t + q) * t + s] = s <= q && valid[b]![s] ? 0 : -1e9
+    const tPre = performance.now()
     const pre = await this.model.prefill({
       ids: Tensor.i64(ids.flat(), [bp, t]),
       cos: new Tensor('float32', rope.cos, rope.shape),
       sin: new Tensor('float32', rope.sin, rope.shape),
       mask: new Tensor('float32', pmask, [bp, 1, t, t]),
     })
+    this.stats.prefillMs += performance.now() - tPre
+    this.stats.prefillTokens += bp * t
     // Rows: n per prompt, each with its own generator.
     const rows: Row[] = []
     reqs.forEach((r, p) => {
@@ -272,6 +274,7 @@ export class Generator {
         for (let s = t; s < t + j; s++) mask[b * (cap + 1) + s] = 0
       }
       const rt = ropeTables(c, pos)
+      const tDec = performance.now()
       const res = await this.model.decodeStep({
         ids: Tensor.i64(feedIds, [bsz, 1]),
         cos: new Tensor('float32', rt.cos, rt.shape),
@@ -288,9 +291,14 @@ export class Generator {
           }
         }
       }
+      this.stats.decodeMs += performance.now() - tDec
+      this.stats.decodeSteps++
+      this.stats.decodeRowSteps += slots.filter((r) => r !== null).length
+      const tSample = performance.now()
       slots.forEach((r, b) => {
         if (r) this.sample(r, res.logits.data.subarray(b * vocab, (b + 1) * vocab) as Float32Array, onEvent)
       })
+      this.stats.samplingMs += performance.now() - tSample
       this.opts.onTokens?.(this.generated)
       slots = slots.map((r) => (r && r.finish === null ? r : null))
       const still = slots.filter((r): r is Row => r !== null)

@@ -143,3 +143,45 @@ export function drawToken(d: Distribution, rng: Rng): { id: number; logprob: num
   const last = d.ids.length - 1
   return { id: d.ids[last]!, logprob: Math.log(d.probs[last]!) }
 }
+
+export interface Drawn {
+  id: number
+  /** Log-probability under the sampling distribution. */
+  logprob: number
+  /** Log-probability under the unmodified model (temperature 1, no truncation). */
+  modelLogprob: number
+}
+
+/**
+ * Samples one token from a row of raw logits. The common RL setting (temperature 1, no truncation, no
+ * penalty) takes one exp pass over the vocabulary; other settings build the processed distribution.
+ */
+export function sampleRow(logits: Float32Array, p: SamplingParams, rng: Rng, seen: readonly number[]): Drawn {
+  const v = logits.length
+  let m = -Infinity
+  for (let i = 0; i < v; i++) if (logits[i]! > m) m = logits[i]!
+  const plain = p.temperature === 1 && p.repetitionPenalty === 1 && !(p.topK > 0 && p.topK < v) && p.topP >= 1 && p.minP <= 0
+  if (plain) {
+    const e = new Float64Array(v)
+    let z = 0
+    for (let i = 0; i < v; i++) z += e[i] = Math.exp(logits[i]! - m)
+    let u = rng.next() * z
+    let id = v - 1
+    for (let i = 0; i < v; i++) {
+      u -= e[i]!
+      if (u < 0) {
+        id = i
+        break
+      }
+    }
+    const lp = logits[id]! - m - Math.log(z)
+    return { id, logprob: lp, modelLogprob: lp }
+  }
+  let z = 0
+  for (let i = 0; i < v; i++) z += Math.exp(logits[i]! - m)
+  const lse = m + Math.log(z)
+  const x = new Float64Array(logits)
+  applyRepetitionPenalty(x, seen, p.repetitionPenalty)
+  const d = drawToken(samplingDistribution(x, p), rng)
+  return { id: d.id, logprob: d.logprob, modelLogprob: logits[d.id]! - lse }
+}

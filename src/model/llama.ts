@@ -53,9 +53,8 @@ export function decoderLayer(c: ModelConfig, p: ParamSyms, i: number, x: Sym, co
   const q = heads(O.linear(h, w('self_attn.q_proj.weight'), bias('self_attn.q_proj.bias')), b, t, c.num_attention_heads, c.head_dim)
   const k = O.rope(heads(O.linear(h, w('self_attn.k_proj.weight'), bias('self_attn.k_proj.bias')), b, t, c.num_key_value_heads, c.head_dim), cos, sin)
   const v = heads(O.linear(h, w('self_attn.v_proj.weight'), bias('self_attn.v_proj.bias')), b, t, c.num_key_value_heads, c.head_dim)
-  const keys = past ? O.concat([past.k, k], 2) : k
-  const values = past ? O.concat([past.v, v], 2) : v
-  const a = O.attention(O.rope(q, cos, sin), keys, values, mask)
+  const qr = O.rope(q, cos, sin)
+  const a = past ? O.attentionWithCache(qr, past.k, past.v, k, v, mask) : O.attention(qr, k, v, mask)
   const merged = O.reshape(O.transpose(a, [0, 2, 1, 3]), [b, t, c.num_attention_heads * c.head_dim])
   const x1 = O.add(x, O.linear(merged, w('self_attn.o_proj.weight')))
   const h2 = O.rmsNorm(x1, w('post_attention_layernorm.weight'), c.rms_norm_eps)

@@ -104,15 +104,40 @@ export function rope(x: Sym, cos: Sym, sin: Sym): Sym {
 
 /**
  * Scaled dot-product attention with an additive mask (0 to attend, a large negative number not to):
- * q [B, H, T, hd], k and v [B, Hkv, S, hd] with H a multiple of Hkv (grouped-query attention).
+ * q [B, H, T, hd], k and v [B, Hkv, S, hd] with H a multiple of Hkv (grouped-query attention), mask
+ * [B, 1, T, S]. The query heads are grouped as [B, Hkv, H/Hkv, T, hd] so each key/value head is used by its
+ * group through a broadcast matrix product: nothing is repeated in memory.
  */
 export function attention(q: Sym, k: Sym, v: Sym, mask: Sym): Sym {
-  const [b, h, , hd] = q.shape as [number, number, number, number]
+  const [b, h, t, hd] = q.shape as [number, number, number, number]
   const [, hkv, s] = k.shape as [number, number, number, number]
   if (h % hkv !== 0) throw new Error(`attention: ${h} query heads is not a multiple of ${hkv} key/value heads`)
-  const repeat = (x: Sym) => (hkv === h ? x : reshape(broadcastTo(reshape(x, [b, hkv, 1, s, hd]), [b, hkv, h / hkv, s, hd]), [b, h, s, hd]))
-  const scores = add(mul(matmul(q, transpose(repeat(k), [0, 1, 3, 2])), 1 / Math.sqrt(hd)), mask)
-  return matmul(softmax(scores, -1), repeat(v))
+  const g = h / hkv
+  const qg = reshape(q, [b, hkv, g, t, hd])
+  const kg = reshape(k, [b, hkv, 1, s, hd])
+  const vg = reshape(v, [b, hkv, 1, s, hd])
+  const scores = add(mul(matmul(qg, transpose(kg, [0, 1, 2, 4, 3])), 1 / Math.sqrt(hd)), reshape(mask, [b, 1, 1, t, s]))
+  return reshape(matmul(softmax(scores, -1), vg), [b, h, t, hd])
+}
+
+/**
+ * Attention of new tokens over a key/value cache and themselves, without copying the cache: scores
+ * against the cache and against the new keys are joined only as scores, and the output sums both
+ * parts. q [B, H, T, hd]; pastK/pastV [B, Hkv, P, hd]; k/v [B, Hkv, T, hd]; mask [B, 1, T, P + T].
+ */
+export function attentionWithCache(q: Sym, pastK: Sym, pastV: Sym, k: Sym, v: Sym, mask: Sym): Sym {
+  const [b, h, t, hd] = q.shape as [number, number, number, number]
+  const [, hkv, p] = pastK.shape as [number, number, number, number]
+  const g = h / hkv
+  const qg = reshape(q, [b, hkv, g, t, hd])
+  const scale = 1 / Math.sqrt(hd)
+  const scorePast = matmul(qg, transpose(reshape(pastK, [b, hkv, 1, p, hd]), [0, 1, 2, 4, 3]))
+  const scoreNew = matmul(qg, transpose(reshape(k, [b, hkv, 1, t, hd]), [0, 1, 2, 4, 3]))
+  const scores = add(mul(concat([scorePast, scoreNew], -1), scale), reshape(mask, [b, 1, 1, t, p + t]))
+  const probs = softmax(scores, -1)
+  const outPast = matmul(slice(probs, -1, 0, p), reshape(pastV, [b, hkv, 1, p, hd]))
+  const outNew = matmul(slice(probs, -1, p, p + t), reshape(v, [b, hkv, 1, t, hd]))
+  return reshape(add(outPast, outNew), [b, h, t, hd])
 }
 
 /** log p(target) per position from logits [..., V] and integer targets [...]. */
