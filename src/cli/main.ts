@@ -6,6 +6,7 @@ import { scoreCommand } from './score.js'
 import { modelCommand } from './model.js'
 import { serveCommand } from './serve.js'
 import { generateCommand } from './generate.js'
+import { trainCommand } from './train.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   program.addCommand(scoreCommand())
   program.addCommand(modelCommand())
   program.addCommand(generateCommand())
+  program.addCommand(trainCommand())
   program.addCommand(serveCommand())
   program.addCommand(demoCommand())
   return program

@@ -34,13 +34,22 @@ export class Sym {
 
 export type Attrs = Record<string, unknown>
 
+/**
+ * A gradient given as rows to add into a table: grad[ids[i]] += updates[i] (the gradient of an embedding
+ * lookup). onnxruntime's ScatterND with reduction "add" loses updates to repeated ids when it runs on
+ * several threads, so for graph inputs these rows are returned and added on the host, exactly.
+ */
+export interface RowGrad {
+  rows: { ids: Sym; updates: Sym }
+}
+
 /** An op with its gradient rule beside it (the tfjs-core pattern). */
 export interface OpDef {
   name: string
   /** Emits the forward ONNX nodes; returns the outputs. */
   forward(g: Graph, inputs: Sym[], attrs: Attrs): Sym[]
   /** Emits nodes computing the gradient of each input from the output gradients (null: no gradient flows). */
-  backward?(g: Graph, inputs: Sym[], outputs: Sym[], grads: (Sym | null)[], attrs: Attrs): (Sym | null)[]
+  backward?(g: Graph, inputs: Sym[], outputs: Sym[], grads: (Sym | null)[], attrs: Attrs): (Sym | RowGrad | null)[]
 }
 
 interface TapeEntry {
@@ -66,6 +75,10 @@ export class Graph {
   private counter = 0
   /** Floating-point operations of the matrix products emitted so far (2·M·N·K each). */
   matmulFlops = 0
+  /** Row gradients of graph inputs, to add on the host (see RowGrad), by input name. */
+  readonly rowGrads = new Map<string, { ids: Sym; updates: Sym }[]>()
+  /** Inputs asked for in gradients() that got no dense gradient (their dense part is all zeros). */
+  readonly noDenseGrad = new Set<string>()
 
   constructor(float: FloatDType = 'float32') {
     this.float = float
@@ -173,14 +186,40 @@ export class Graph {
       if (!e.inputs.some((x) => needs.has(x.name))) continue
       const gIn = e.op.backward(this, e.inputs, e.outputs, gOut, e.attrs)
       e.inputs.forEach((x, k) => {
-        const gk = gIn[k]
+        let gk = gIn[k]
         if (!gk || !needs.has(x.name)) return
+        if ('rows' in gk) {
+          if (this.inputs.has(x.name)) {
+            const list = this.rowGrads.get(x.name) ?? []
+            list.push(gk.rows)
+            this.rowGrads.set(x.name, list)
+            return
+          }
+          gk = this.denseRows(x, gk.rows.ids, gk.rows.updates)
+        }
         if (gk.shape.join(',') !== x.shape.join(',')) throw new Error(`op ${e.op.name}: gradient of input ${k} has shape [${gk.shape}] but the input has [${x.shape}]`)
         const prev = grads.get(x.name)
         grads.set(x.name, prev ? this.node1('Add', [prev, gk], x.shape, x.dtype) : gk)
       })
     }
-    return wrt.map((w) => grads.get(w.name) ?? this.zeros(w.shape, w.dtype))
+    return wrt.map((w) => {
+      const d = grads.get(w.name)
+      if (d) return d
+      this.noDenseGrad.add(w.name)
+      return this.zeros(w.shape, w.dtype)
+    })
+  }
+
+  /** Row gradients of a computed table, made dense in the graph exactly: one-hot(ids)ᵀ · updates. */
+  private denseRows(table: Sym, ids: Sym, updates: Sym): Sym {
+    const [v, d] = table.shape as [number, number]
+    const n = ids.shape.reduce((a, b) => a * b, 1)
+    const flatIds = this.node1('Reshape', [ids, this.ints([n, 1])], [n, 1], 'int64')
+    const range = this.constant([...Array(v).keys()], [1, v], 'int64')
+    const onehot = this.node1('Cast', [this.node1('Equal', [flatIds, range], [n, v], 'bool')], [n, v], table.dtype, { to: table.dtype === 'float64' ? 11 : 1 })
+    const upd = this.node1('Reshape', [updates, this.ints([n, d])], [n, d], updates.dtype)
+    this.matmulFlops += 2 * n * v * d
+    return this.node1('Gemm', [onehot, upd], [v, d], table.dtype, { transA: 1 })
   }
 
   /**

@@ -1,6 +1,8 @@
 import { Graph, type Sym } from '../engine/graph.js'
 import * as O from '../engine/ops/index.js'
 import { Program } from '../engine/session.js'
+import { collectGradients, gradientOutputs } from '../engine/grads.js'
+import { globalNorm } from '../engine/optim.js'
 import { Tensor, sizeOf, type FloatDType } from '../engine/tensor.js'
 import { Rng } from '../util/rng.js'
 import { parameterShapes, type ModelConfig } from './config.js'
@@ -33,14 +35,9 @@ export function randomWeights(c: ModelConfig, seed: number, std = 0.02): Record<
   return out
 }
 
-/** The global L2 norm of gradients, computed in the graph (multi-threaded, no extra pass in JS). */
-export function gradNormOf(g: Graph, grads: readonly Sym[]): Sym {
-  let total: Sym | null = null
-  for (const gr of grads) {
-    const sq = g.node1('ReduceSumSquare', [gr], [], gr.dtype, { keepdims: 0 })
-    total = total ? g.node1('Add', [total, sq], [], gr.dtype) : sq
-  }
-  return g.node1('Sqrt', [total ?? g.scalar(0)], [], g.float)
+/** Element counts of named shapes. */
+export function sizesOf(shapes: Record<string, readonly number[]>): Record<string, number> {
+  return Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, sizeOf(s)]))
 }
 
 function shapeKey(b: number, t: number, kind: string): string {
@@ -144,7 +141,8 @@ export class CausalLM {
     const b = batch.ids.length
     const t = batch.ids[0]?.length ?? 0
     const c = this.config
-    const names = Object.keys(parameterShapes(c))
+    const shapes = parameterShapes(c)
+    const names = Object.keys(shapes)
     const prog = await this.program(shapeKey(b, t, 'train'), () => {
       const g = new Graph('float32')
       const p = declareParams(g, c)
@@ -157,9 +155,7 @@ export class CausalLM {
         loss,
         names.map((n) => p[n]!),
       )
-      const outputs: Record<string, Sym> = { loss, grad_norm: gradNormOf(g, grads) }
-      names.forEach((n, i) => (outputs[`grad:${n}`] = grads[i]!))
-      return { g, outputs }
+      return { g, outputs: { loss, ...gradientOutputs(g, names, grads) } }
     })
     const r = await prog.run({
       ...this.weights,
@@ -167,9 +163,8 @@ export class CausalLM {
       targets: Tensor.i64(batch.targets.flat(), [b, t]),
       loss_mask: Tensor.f32(batch.lossMask.flat(), [b, t]),
     })
-    const grads: Record<string, Float32Array> = {}
-    for (const n of names) grads[n] = r[`grad:${n}`]!.data as Float32Array
-    return { loss: r.loss!.at(0), grads, gradNorm: r.grad_norm!.at(0), flops: prog.matmulFlops }
+    const grads = collectGradients(r, names, sizesOf(shapes))
+    return { loss: r.loss!.at(0), grads, gradNorm: globalNorm(grads), flops: prog.matmulFlops }
   }
 
   /**

@@ -1,6 +1,7 @@
 import { Graph, type Sym } from '../../src/engine/graph.js'
 import * as O from '../../src/engine/ops/index.js'
 import { Program } from '../../src/engine/session.js'
+import { collectGradientsAs, gradientOutputs } from '../../src/engine/grads.js'
 import { Tensor, sizeOf } from '../../src/engine/tensor.js'
 import { Rng } from '../../src/util/rng.js'
 
@@ -32,9 +33,8 @@ export async function gradCheck(inputs: InputSpec[], f: (xs: Sym[]) => Sym, seed
   const loss = O.sum(O.mul(y, r))
   const params = syms.filter((_, i) => (inputs[i]!.kind ?? 'param') === 'param')
   const grads = g.gradients(loss, params)
-  const outs: Record<string, Sym> = { loss }
-  grads.forEach((gr, i) => (outs[`g${i}`] = gr))
-  const program = await Program.compile(g, outs)
+  const names = params.map((p) => p.name)
+  const program = await Program.compile(g, { loss, ...gradientOutputs(g, names, grads) })
   const lossOnly = await Program.compile(g, { loss })
   const feeds: Record<string, Tensor> = {}
   inputs.forEach((s, i) => {
@@ -44,15 +44,14 @@ export async function gradCheck(inputs: InputSpec[], f: (xs: Sym[]) => Sym, seed
     else feeds[`x${i}`] = Tensor.f64(Array.from({ length: n }, (_, k) => (s.gen ? s.gen(rng, k) : rng.next() * 2 - 1)), s.shape)
   })
   feeds.R = Tensor.f64(Array.from({ length: sizeOf(y.shape) }, () => rng.next() * 2 - 1), y.shape)
-  const analytic = await program.run(feeds)
+  const analytic = collectGradientsAs(await program.run(feeds), names, Object.fromEntries(params.map((p) => [p.name, sizeOf(p.shape)])), 'float64')
   let maxAbsErr = 0
   let maxRelErr = 0
   let checked = 0
-  let p = 0
   for (let i = 0; i < inputs.length; i++) {
     if ((inputs[i]!.kind ?? 'param') !== 'param') continue
     const x = feeds[`x${i}`]!.data as Float64Array
-    const ga = analytic[`g${p++}`]!.data as Float64Array
+    const ga = analytic[`x${i}`]! as Float64Array
     for (let k = 0; k < x.length; k++) {
       const orig = x[k]!
       x[k] = orig + h

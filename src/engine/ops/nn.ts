@@ -27,11 +27,8 @@ export const LogSoftmax: OpDef = {
 export const Embedding: OpDef = {
   name: 'embedding',
   forward: (g, [table, ids]) => [g.node1('Gather', [table!, ids!], [...ids!.shape, table!.shape[1]!], table!.dtype, { axis: 0 })],
-  backward: (g, [table, ids], _y, [dy]) => {
-    // Scatter-add the rows back: ids may repeat.
-    const idx = rawReshape(g, ids!, [...ids!.shape, 1])
-    return [g.node1('ScatterND', [g.zeros(table!.shape, table!.dtype), idx, dy!], table!.shape, table!.dtype, { reduction: 'add' }), null]
-  },
+  // ids may repeat, so the rows are added up: on the host for graph inputs (exact), else one-hot in the graph.
+  backward: (_g, [, ids], _y, [dy]) => [{ rows: { ids: ids!, updates: dy! } }, null],
 }
 
 /** x[…, idx[…]] along the last axis: per-token log-probabilities at the target ids. */

@@ -1,0 +1,57 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Command } from 'commander'
+import { applyOverrides, describeConfig, loadConfigFile, parseTrainConfig } from '../rl/config.js'
+import { train, type StepLog } from '../rl/trainer.js'
+import { Progress } from '../util/progress.js'
+import { info, listOption } from './util.js'
+
+function stepLine(l: StepLog, total: number): string {
+  const d = l.data
+  const f = (k: string, digits = 3) => (d[k] === undefined ? '-' : d[k]!.toFixed(digits))
+  return `step ${l.step}/${total}  reward ${f('reward/mean')}  acc ${f('accuracy/mean')}  effective ${f('rollout/effective_ratio', 2)}  len ${f('response_length/mean', 1)}  kl ${f('actor/kl', 4)}  entropy ${f('actor/entropy')}  ${f('time/step', 2)}s`
+}
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description('RL training: GRPO (AlphaMed) or PPO (Med-RLVR) with rule-based rewards')
+    .option('--config <file>', 'run config (YAML or JSON); see --help-config')
+    .option('--out <dir>', 'run directory (config.yaml, metrics.jsonl, samples.jsonl, checkpoints/)')
+    .option('--resume <dir>', 'continue a run from its last checkpoint (its config.yaml, plus any --set)')
+    .option('--set <key=value...>', 'override options, e.g. --set actor.learning_rate=1e-5 rollout.num_generations=4', listOption)
+    .option('--help-config', 'list every option with its default and help')
+    .action(async (f: { config?: string; out?: string; resume?: string; set?: string[]; helpConfig?: boolean }) => {
+      if (f.helpConfig) {
+        process.stdout.write(`${describeConfig().join('\n')}\n`)
+        return
+      }
+      if (f.resume && f.config) throw new Error('--resume takes the run’s own config.yaml; give --set to change options')
+      const runDir = f.resume ?? f.out
+      if (!runDir) throw new Error('give --out RUN_DIR (a new run) or --resume RUN_DIR')
+      let raw: Record<string, unknown>
+      if (f.resume) {
+        const path = join(f.resume, 'config.yaml')
+        if (!existsSync(path)) throw new Error(`${f.resume}: no config.yaml (is this a run directory?)`)
+        raw = loadConfigFile(readFileSync(path, 'utf8'))
+      } else {
+        if (!f.config) throw new Error('give --config FILE')
+        raw = loadConfigFile(readFileSync(f.config, 'utf8'))
+      }
+      raw = applyOverrides(raw, f.set ?? [])
+      const cfg = parseTrainConfig(raw, f.config ?? join(runDir, 'config.yaml'))
+      const progress = new Progress('train', cfg.total_steps, 'steps')
+      const tty = process.stderr.isTTY === true
+      const t0 = Date.now()
+      const r = await train(cfg, runDir, {
+        resume: f.resume !== undefined,
+        info,
+        onStep: (l) => {
+          if (tty) progress.update(l.step, `reward ${l.data['reward/mean']!.toFixed(3)}`)
+          else info(stepLine(l, cfg.total_steps))
+        },
+      })
+      progress.stop()
+      info(`${r.steps} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s; last checkpoint ${r.lastCheckpoint ?? '(none)'}`)
+      process.stdout.write(`${runDir}\n`)
+    })
+}

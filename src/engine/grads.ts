@@ -1,0 +1,48 @@
+import type { Graph, Sym } from './graph.js'
+import type { Tensor } from './tensor.js'
+
+/**
+ * Graph outputs for the gradients of named inputs: the dense part (`grad:NAME`, left out when it is all
+ * zeros) and each row contribution (`rows:NAME:k:ids`, `rows:NAME:k:updates`) to add on the host.
+ */
+export function gradientOutputs(g: Graph, names: readonly string[], grads: readonly Sym[]): Record<string, Sym> {
+  const out: Record<string, Sym> = {}
+  names.forEach((n, i) => {
+    const sym = g.inputs.get(n)?.sym
+    const key = sym?.name ?? n
+    if (!g.noDenseGrad.has(key)) out[`grad:${n}`] = grads[i]!
+    ;(g.rowGrads.get(key) ?? []).forEach((r, k) => {
+      out[`rows:${n}:${k}:ids`] = r.ids
+      out[`rows:${n}:${k}:updates`] = r.updates
+    })
+  })
+  return out
+}
+
+/** The full gradient of each named input from a run's outputs: dense part plus row contributions. */
+export function collectGradients(result: Record<string, Tensor>, names: readonly string[], sizes: Record<string, number>): Record<string, Float32Array> {
+  return collectGradientsAs(result, names, sizes, 'float32') as Record<string, Float32Array>
+}
+
+/** As collectGradients, for float32 or float64 graphs. */
+export function collectGradientsAs(result: Record<string, Tensor>, names: readonly string[], sizes: Record<string, number>, float: 'float32' | 'float64'): Record<string, Float32Array | Float64Array> {
+  const out: Record<string, Float32Array | Float64Array> = {}
+  for (const n of names) {
+    const dense = result[`grad:${n}`]
+    const g = dense ? (dense.data as Float32Array | Float64Array) : float === 'float64' ? new Float64Array(sizes[n]!) : new Float32Array(sizes[n]!)
+    for (let k = 0; ; k++) {
+      const ids = result[`rows:${n}:${k}:ids`]
+      if (!ids) break
+      const upd = result[`rows:${n}:${k}:updates`]!.data as Float32Array | Float64Array
+      const id = ids.data as BigInt64Array
+      const d = upd.length / id.length
+      for (let i = 0; i < id.length; i++) {
+        const row = Number(id[i]!) * d
+        const src = i * d
+        for (let j = 0; j < d; j++) g[row + j] = g[row + j]! + upd[src + j]!
+      }
+    }
+    out[n] = g
+  }
+  return out
+}

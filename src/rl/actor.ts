@@ -1,0 +1,201 @@
+import { Graph, type Sym } from '../engine/graph.js'
+import * as O from '../engine/ops/index.js'
+import { Program } from '../engine/session.js'
+import { Tensor } from '../engine/tensor.js'
+import { sizesOf, type CausalLM } from '../model/causal-lm.js'
+import { collectGradients, gradientOutputs } from '../engine/grads.js'
+import { parameterShapes } from '../model/config.js'
+import { declareDecoderInputs, declareParams, decoderHidden, lmHead } from '../model/llama.js'
+import { KL_ESTIMATORS, aggLoss, getPolicyLoss, valueLoss, type LossAggMode } from './losses.js'
+
+/** Rows of prompt + response tokens, right-padded: predict targets[b][t] from ids[b][..t]. */
+export interface SeqBatch {
+  ids: number[][]
+  attention: number[][]
+  targets: number[][]
+  /** 1 where targets[b][t] is a response token. */
+  responseMask: number[][]
+}
+
+export interface UpdateInputs extends SeqBatch {
+  oldLogProbs: number[][]
+  advantages: number[][]
+  refLogProbs?: number[][]
+  returns?: number[][]
+  oldValues?: number[][]
+  /** Multiplies the loss (micro-batch share of a mini-batch, for gradient accumulation). */
+  lossScale: number
+}
+
+export interface LossOptions {
+  policyLoss: string
+  clipRatioLow: number
+  clipRatioHigh: number
+  clipRatioC: number
+  aggMode: LossAggMode
+  aggNorm: number
+  entropyCoeff: number
+  /** KL(π‖π_ref) as a loss term with this weight (0: none). */
+  klLossCoef: number
+  klEstimator: string
+  /** PPO: a value head on the policy, trained with this weight. */
+  vfCoef: number | null
+  cliprangeValue: number
+}
+
+export const VALUE_HEAD = ['value_head.weight', 'value_head.bias'] as const
+
+/**
+ * The policy as RL trains it: the causal LM (optionally with a value head on its last hidden state) and
+ * two programs per batch shape: a no-grad pass for log-probs (and values), and the update pass computing
+ * the whole loss — policy loss, entropy bonus, KL term, value loss — and every gradient in one run.
+ */
+export class Actor {
+  readonly model: CausalLM
+  valueHead: Record<string, Tensor> | null
+  private readonly opts: LossOptions
+  private readonly programs = new Map<string, Promise<Program>>()
+
+  constructor(model: CausalLM, opts: LossOptions, valueHead?: Record<string, Tensor>) {
+    this.model = model
+    this.opts = opts
+    const h = model.config.hidden_size
+    this.valueHead = opts.vfCoef !== null ? (valueHead ?? { 'value_head.weight': Tensor.zeros([1, h]), 'value_head.bias': Tensor.zeros([1]) }) : null
+  }
+
+  /** Every trainable buffer (policy and value head) by name. */
+  buffers(): Record<string, Float32Array> {
+    const out = this.model.buffers()
+    if (this.valueHead) for (const [k, t] of Object.entries(this.valueHead)) out[k] = t.data as Float32Array
+    return out
+  }
+
+  private weights(): Record<string, Tensor> {
+    return this.valueHead ? { ...this.model.weights, ...this.valueHead } : this.model.weights
+  }
+
+  private program(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
+    let p = this.programs.get(key)
+    if (!p) {
+      const { g, outputs } = build()
+      p = Program.compile(g, outputs)
+      this.programs.set(key, p)
+    }
+    return p
+  }
+
+  private base(g: Graph, b: number, t: number, trainable: boolean) {
+    const c = this.model.config
+    const p = declareParams(g, c, { trainable })
+    const inp = declareDecoderInputs(g, c, b, t)
+    const hidden = decoderHidden(c, p, inp)
+    const logits = lmHead(c, p, hidden)
+    const targets = g.input('targets', [b, t], 'int64')
+    const logProbs = O.tokenLogProbs(logits, targets)
+    let values: Sym | null = null
+    const vh: Sym[] = []
+    if (this.valueHead) {
+      const w = trainable ? g.param('value_head.weight', [1, c.hidden_size]) : g.input('value_head.weight', [1, c.hidden_size])
+      const bias = trainable ? g.param('value_head.bias', [1]) : g.input('value_head.bias', [1])
+      vh.push(w, bias)
+      values = O.reshape(O.linear(hidden, w, bias), [b, t])
+    }
+    return { p, logits, logProbs, values, vh }
+  }
+
+  private feeds(batch: SeqBatch): Record<string, Tensor> {
+    const b = batch.ids.length
+    const t = batch.ids[0]!.length
+    return {
+      ...this.weights(),
+      ...this.model.dataFeeds({ ids: batch.ids, attention: batch.attention }),
+      targets: Tensor.i64(batch.targets.flat(), [b, t]),
+    }
+  }
+
+  /** log π(targets) per position [B·T] (and values, with a value head), without gradients. */
+  async score(batch: SeqBatch): Promise<{ logProbs: Float32Array; values: Float32Array | null }> {
+    const b = batch.ids.length
+    const t = batch.ids[0]!.length
+    const prog = await this.program(`score:${b}x${t}`, () => {
+      const g = new Graph('float32')
+      const { logProbs, values } = this.base(g, b, t, false)
+      const outputs: Record<string, Sym> = { logprobs: logProbs }
+      if (values) outputs.values = values
+      return { g, outputs }
+    })
+    const r = await prog.run(this.feeds(batch))
+    return { logProbs: r.logprobs!.data as Float32Array, values: (r.values?.data as Float32Array) ?? null }
+  }
+
+  /** The loss of one micro-batch, its gradient for every trainable buffer, and the update metrics. */
+  async lossAndGrads(x: UpdateInputs): Promise<{ loss: number; grads: Record<string, Float32Array>; metrics: Record<string, number> }> {
+    const b = x.ids.length
+    const t = x.ids[0]!.length
+    const o = this.opts
+    const withRef = o.klLossCoef > 0
+    const names = [...Object.keys(parameterShapes(this.model.config)), ...(this.valueHead ? VALUE_HEAD : [])]
+    const prog = await this.program(`update:${b}x${t}`, () => {
+      const g = new Graph('float32')
+      const { p, logits, logProbs, values, vh } = this.base(g, b, t, true)
+      const f = (name: string) => g.input(name, [b, t])
+      const mask = f('response_mask')
+      const pl = getPolicyLoss(o.policyLoss)({
+        logProbs,
+        oldLogProbs: f('old_log_probs'),
+        advantages: f('advantages'),
+        responseMask: mask,
+        clipRatioLow: o.clipRatioLow,
+        clipRatioHigh: o.clipRatioHigh,
+        clipRatioC: o.clipRatioC,
+        aggMode: o.aggMode,
+        aggNorm: o.aggNorm,
+      })
+      const entropy = aggLoss(O.entropyFromLogits(logits), mask, 'token-mean')
+      let loss = O.sub(pl.loss, O.mul(entropy, o.entropyCoeff))
+      const outputs: Record<string, Sym> = { pg_loss: pl.loss, pg_clipfrac: pl.clipfrac, ppo_kl: pl.ppoKl, entropy }
+      if (withRef) {
+        const kl = aggLoss(KL_ESTIMATORS[o.klEstimator]!(logProbs, f('ref_log_probs')), mask, o.aggMode, o.aggNorm)
+        loss = O.add(loss, O.mul(kl, o.klLossCoef))
+        outputs.kl_loss = kl
+      }
+      if (values && o.vfCoef !== null) {
+        const v = valueLoss(values, f('old_values'), f('returns'), mask, o.cliprangeValue, o.aggMode, o.aggNorm)
+        loss = O.add(loss, O.mul(v.loss, o.vfCoef))
+        outputs.vf_loss = v.loss
+        outputs.vf_clipfrac = v.clipfrac
+      }
+      loss = O.mul(loss, g.input('loss_scale', []))
+      const wrt = [...Object.keys(parameterShapes(this.model.config)).map((n) => p[n]!), ...vh]
+      const grads = g.gradients(loss, wrt)
+      outputs.loss = loss
+      return { g, outputs: { ...outputs, ...gradientOutputs(g, names, grads) } }
+    })
+    const bt = (rows: number[][]) => Tensor.f32(rows.flat(), [b, t])
+    const feeds: Record<string, Tensor> = {
+      ...this.feeds(x),
+      response_mask: bt(x.responseMask),
+      old_log_probs: bt(x.oldLogProbs),
+      advantages: bt(x.advantages),
+      loss_scale: Tensor.f32([x.lossScale], []),
+    }
+    if (withRef) feeds.ref_log_probs = bt(x.refLogProbs!)
+    if (this.valueHead) {
+      feeds.old_values = bt(x.oldValues!)
+      feeds.returns = bt(x.returns!)
+    }
+    const r = await prog.run(feeds)
+    const sizes = sizesOf({ ...parameterShapes(this.model.config), ...(this.valueHead ? { 'value_head.weight': [1, this.model.config.hidden_size], 'value_head.bias': [1] } : {}) })
+    const grads = collectGradients(r, names, sizes)
+    const metrics: Record<string, number> = {}
+    for (const k of ['pg_loss', 'pg_clipfrac', 'ppo_kl', 'entropy', 'kl_loss', 'vf_loss', 'vf_clipfrac']) if (r[k]) metrics[k] = r[k]!.at(0)
+    return { loss: r.loss!.at(0), grads, metrics }
+  }
+
+  async dispose(): Promise<void> {
+    const ps = [...this.programs.values()]
+    this.programs.clear()
+    for (const p of ps) await (await p).release()
+    await this.model.dispose()
+  }
+}

@@ -1,0 +1,176 @@
+import { z } from 'zod'
+import YAML from 'yaml'
+
+/**
+ * Every option of a training run, with its default and a help line (TRL's GRPOConfig pattern), in
+ * sections. Names follow verl / TRL. `medrl train --help-config` prints them all.
+ */
+
+const ModelInit = z
+  .object({
+    arch: z.enum(['llama', 'qwen2']).default('llama').describe('architecture of the model to create'),
+    hidden: z.number().int().positive().default(64).describe('hidden size'),
+    layers: z.number().int().positive().default(2).describe('decoder layers'),
+    heads: z.number().int().positive().default(4).describe('attention heads'),
+    kv_heads: z.number().int().positive().default(2).describe('key/value heads'),
+    intermediate: z.number().int().positive().default(128).describe('MLP size'),
+    bpe_vocab: z.number().int().min(256).default(300).describe('byte-level BPE size trained on the task text'),
+    seed: z.number().int().default(0).describe('initialisation seed'),
+    pretrain_steps: z.number().int().min(0).default(150).describe('next-token steps on task text (teaches the format and, partly, the answers)'),
+    pretrain_lr: z.number().positive().default(3e-3).describe('learning rate of that pretraining'),
+    pretrain_correct_share: z.number().min(0).max(1).default(0.5).describe('share of pretraining answers that are right (the rest random): how much the base model already knows'),
+  })
+  .strict()
+
+export const TrainConfigSchema = z
+  .object({
+    algorithm: z.enum(['grpo', 'ppo']).default('grpo').describe('grpo (AlphaMed) or ppo (Med-RLVR)'),
+    seed: z.number().int().default(0).describe('seed of every random choice of the run'),
+    total_steps: z.number().int().positive().default(100).describe('policy update steps (one rollout batch each)'),
+    model: z
+      .object({
+        path: z.string().optional().describe('a Hugging Face model directory to start from'),
+        init: ModelInit.optional().describe('or: create a tiny model for a toy task (tests, examples)'),
+      })
+      .strict()
+      .prefault({}),
+    data: z
+      .object({
+        files: z.array(z.string()).default([]).describe('question files (any layout medrl data import reads)'),
+        task: z
+          .object({ name: z.enum(['color-rule']).default('color-rule'), size: z.number().int().positive().default(256), seed: z.number().int().default(0) })
+          .strict()
+          .optional()
+          .describe('or: a built-in toy task'),
+        template: z.enum(['r1', 'boxed', 'direct']).default('r1').describe('prompt template (its answer format is what the reward checks)'),
+        chat: z.boolean().default(false).describe("render prompts through the model's chat template"),
+        reward: z.string().default('binary').describe('reward name or weighted sum "binary:1,format:0.1"'),
+        shuffle: z.boolean().default(true).describe('reshuffle the prompts every epoch'),
+      })
+      .strict()
+      .prefault({}),
+    rollout: z
+      .object({
+        train_batch_size: z.number().int().positive().default(8).describe('prompts per step'),
+        num_generations: z.number().int().positive().default(8).describe('rollouts per prompt (the GRPO group)'),
+        max_new_tokens: z.number().int().positive().default(256).describe('max_response_length'),
+        temperature: z.number().min(0).default(1).describe('sampling temperature of rollouts'),
+        top_p: z.number().gt(0).max(1).default(1).describe('nucleus sampling of rollouts'),
+        dynamic_sampling: z.boolean().default(false).describe('DAPO: drop groups whose rewards are all equal and draw more prompts'),
+        max_resample_rounds: z.number().int().min(0).default(3).describe('extra draws per step for dynamic sampling'),
+      })
+      .strict()
+      .prefault({}),
+    actor: z
+      .object({
+        learning_rate: z.number().positive().default(1e-6).describe('AdamW learning rate'),
+        lr_scheduler: z.enum(['constant', 'constant_with_warmup', 'linear', 'cosine']).default('constant').describe('learning-rate schedule'),
+        warmup_steps: z.number().int().min(0).default(0).describe('warm-up steps'),
+        weight_decay: z.number().min(0).default(0).describe('AdamW decoupled weight decay'),
+        max_grad_norm: z.number().positive().default(1).describe('clip gradients to this global norm'),
+        ppo_epochs: z.number().int().positive().default(1).describe('passes over each rollout batch'),
+        mini_batch_size: z.number().int().min(0).default(0).describe('rollouts per optimizer step (0: the whole batch)'),
+        micro_batch_size: z.number().int().positive().default(16).describe('rollouts per forward/backward (gradients accumulate)'),
+        policy_loss: z.string().default('vanilla').describe('policy loss (registry): vanilla (PPO clip, dual-clip), reinforce'),
+        clip_ratio_low: z.number().min(0).default(0.2).describe('ratio clip below 1'),
+        clip_ratio_high: z.number().min(0).default(0.2).describe('ratio clip above 1 (0.28 in DAPO)'),
+        clip_ratio_c: z.number().gt(1).default(3).describe('dual-clip bound for negative advantages'),
+        loss_agg_mode: z.enum(['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'seq-mean-token-sum-norm']).default('token-mean').describe('how token losses become one number'),
+        entropy_coeff: z.number().min(0).default(0).describe('entropy bonus'),
+        recompute_old_log_probs: z.boolean().default(true).describe('old_log_probs from a forward pass (else the sampler’s)'),
+      })
+      .strict()
+      .prefault({}),
+    kl: z
+      .object({
+        kl_coef: z.number().min(0).default(0).describe('KL to the frozen reference model (0: no reference is loaded)'),
+        kl_estimator: z.enum(['k1', 'k2', 'k3']).default('k3').describe('KL estimator'),
+        use_kl_in_reward: z.boolean().optional().describe('fold per-token KL into the reward (PPO, Med-RLVR; default for ppo) instead of a loss term'),
+      })
+      .strict()
+      .prefault({}),
+    advantage: z
+      .object({
+        estimator: z.string().optional().describe('advantage estimator (registry): grpo, rloo, gae (default: grpo for grpo, gae for ppo)'),
+        scale_rewards: z.enum(['group', 'batch', 'none']).default('group').describe('GRPO: divide by the group std, the batch std, or not (Dr. GRPO)'),
+        gamma: z.number().min(0).max(1).default(1).describe('GAE discount'),
+        lam: z.number().min(0).max(1).default(1).describe('GAE lambda'),
+        whiten: z.boolean().default(true).describe('PPO: whiten advantages over the batch'),
+      })
+      .strict()
+      .prefault({}),
+    critic: z
+      .object({
+        vf_coef: z.number().min(0).default(0.1).describe('value-loss weight (PPO; value head on the policy)'),
+        cliprange_value: z.number().min(0).default(0.5).describe('value clipping'),
+      })
+      .strict()
+      .prefault({}),
+    trainer: z
+      .object({
+        save_steps: z.number().int().min(0).default(50).describe('checkpoint every N steps (0: only at the end)'),
+        save_total_limit: z.number().int().min(1).default(2).describe('checkpoints kept'),
+        log_samples: z.number().int().min(0).default(4).describe('completions per step written to samples.jsonl'),
+        checkpoint_dtype: z.enum(['F32', 'BF16']).default('F32').describe('weights in checkpoints (F32 resumes bit-exactly)'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+
+export type TrainConfig = z.infer<typeof TrainConfigSchema>
+
+/** Validates a config object; errors name the option. */
+export function parseTrainConfig(raw: unknown, where = 'config'): TrainConfig {
+  const r = TrainConfigSchema.safeParse(raw ?? {})
+  if (!r.success) {
+    const i = r.error.issues[0]!
+    throw new Error(`${where}: ${i.path.join('.') || '(root)'}: ${i.message}`)
+  }
+  const c = r.data
+  if (!c.model.path && !c.model.init) throw new Error(`${where}: model: give model.path (a model directory) or model.init (a tiny model)`)
+  if (c.data.files.length === 0 && !c.data.task) throw new Error(`${where}: data: give data.files or data.task`)
+  return c
+}
+
+/** Applies "a.b.c=value" overrides (values parsed as YAML: numbers, booleans, lists). */
+export function applyOverrides(raw: Record<string, unknown>, sets: readonly string[]): Record<string, unknown> {
+  const out = structuredClone(raw)
+  for (const s of sets) {
+    const eq = s.indexOf('=')
+    if (eq <= 0) throw new Error(`--set ${s}: write key.path=value`)
+    const path = s.slice(0, eq).split('.')
+    let o: Record<string, unknown> = out
+    for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Record<string, unknown>
+    o[path[path.length - 1]!] = YAML.parse(s.slice(eq + 1))
+  }
+  return out
+}
+
+/** Every option with default and help, for --help-config. */
+export function describeConfig(schema: z.ZodType = TrainConfigSchema, prefix = ''): string[] {
+  const lines: string[] = []
+  let s: z.ZodType = schema
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodPrefault) s = (s as z.ZodDefault<z.ZodType>).unwrap() as z.ZodType
+  if (s instanceof z.ZodObject) {
+    for (const [k, v] of Object.entries(s.shape as Record<string, z.ZodType>)) {
+      let inner: z.ZodType = v
+      while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional || inner instanceof z.ZodPrefault) inner = (inner as z.ZodDefault<z.ZodType>).unwrap() as z.ZodType
+      const key = prefix ? `${prefix}.${k}` : k
+      if (inner instanceof z.ZodObject && !['task'].includes(k)) {
+        if (v.description) lines.push(`${key}: ${v.description}`)
+        lines.push(...describeConfig(inner, key))
+      } else {
+        const def = v instanceof z.ZodDefault ? JSON.stringify((v as unknown as { def: { defaultValue: unknown } }).def.defaultValue) : v instanceof z.ZodOptional ? '(unset)' : ''
+        lines.push(`${key.padEnd(36)} ${String(def).padEnd(14)} ${v.description ?? inner.description ?? ''}`)
+      }
+    }
+  }
+  return lines
+}
+
+export function loadConfigFile(text: string): Record<string, unknown> {
+  const v = YAML.parse(text) as unknown
+  if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw new Error('a config file holds a mapping of options')
+  return (v ?? {}) as Record<string, unknown>
+}
