@@ -10,6 +10,7 @@ import { rewardBench } from './reward.js'
 import { engineBench } from './engine.js'
 import { modelBench } from './model.js'
 import { generateBench } from './generate.js'
+import { rlBench } from './rl.js'
 import { numpyCeilingGflops } from './ceiling.js'
 
 export type Figures = Record<string, unknown>
@@ -20,7 +21,7 @@ export interface BenchSection {
   run(): Promise<Figures>
 }
 
-const SECTIONS: BenchSection[] = [engineBench, generateBench, modelBench, rewardBench]
+const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, modelBench, rewardBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {

@@ -7,6 +7,7 @@ import { modelCommand } from './model.js'
 import { serveCommand } from './serve.js'
 import { generateCommand } from './generate.js'
 import { trainCommand } from './train.js'
+import { compareCommand, evalCommand, tableCommand } from './eval.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -18,6 +19,9 @@ export function buildProgram(): Command {
   program.addCommand(modelCommand())
   program.addCommand(generateCommand())
   program.addCommand(trainCommand())
+  program.addCommand(evalCommand())
+  program.addCommand(compareCommand())
+  program.addCommand(tableCommand())
   program.addCommand(serveCommand())
   program.addCommand(demoCommand())
   return program

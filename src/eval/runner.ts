@@ -1,0 +1,204 @@
+import { join } from 'node:path'
+import type { Backend, BackendRequest } from '../backends/types.js'
+import type { Letter, QARecord } from '../data/record.js'
+import { extractAnswer, isCorrect, type ExtractMode } from '../reward/extract.js'
+import { getTemplate, renderPrompt } from '../reward/templates.js'
+import { writeFileAtomic } from '../util/atomic.js'
+import { JsonlLog } from '../util/jsonl-log.js'
+import { bootstrapMean } from './bootstrap.js'
+import { loadSuite, type Suite } from './suites.js'
+
+export interface PredictionRow {
+  benchmark: string
+  id: string
+  sample: number
+  /** The batch the item was generated in (a resumed run regenerates whole batches, so results match). */
+  batch: number
+  output: string
+  extracted: Letter | null
+  correct: boolean
+  finish_reason: string
+}
+
+export interface BenchmarkResult {
+  n: number
+  accuracy: number
+  std: number
+  ci95: [number, number]
+  invalid_rate: number
+  samples: number
+  pass_at_k?: number
+  maj_at_k?: number
+  subjects?: Record<string, { n: number; accuracy: number }>
+  description: string
+}
+
+export interface EvalResults {
+  model: string
+  backend: string
+  template: string
+  chat: boolean
+  generation: { samples: number; temperature: number; max_new_tokens: number; seed: number }
+  extraction: ExtractMode
+  benchmarks: Record<string, BenchmarkResult>
+  /** Unweighted mean accuracy over the benchmarks. */
+  average: number
+  bootstrap: { resamples: number; seed: number }
+}
+
+export interface EvalOptions {
+  suites: Suite[]
+  template: string
+  chat?: boolean
+  limit?: number
+  /** Completions per item: 1 (greedy by default), or k for pass@k / maj@k. */
+  samples?: number
+  temperature?: number
+  maxNewTokens?: number
+  seed?: number
+  batchSize?: number
+  mode?: ExtractMode
+  dataDir?: string
+  out: string
+  resamples?: number
+  onProgress?: (benchmark: string, done: number, total: number) => void
+}
+
+/** The last complete write of a batch in the log (every item × sample once), or null. */
+function completeBatch(rows: PredictionRow[], batch: readonly QARecord[], k: number): PredictionRow[] | null {
+  const need = batch.length * k
+  if (rows.length < need) return null
+  const last = rows.slice(rows.length - need)
+  const want = new Set(batch.flatMap((r) => Array.from({ length: k }, (_, s) => `${r.id}\u0000${s}`)))
+  for (const r of last) if (!want.delete(`${r.id}\u0000${r.sample}`)) return null
+  return want.size === 0 ? last : null
+}
+
+function subjectOf(r: QARecord): string | null {
+  const s = r.meta.subject ?? r.meta.category
+  return typeof s === 'string' && s !== '' ? s : null
+}
+
+/** Accuracy, bootstrap interval, invalid rate, pass@k, maj@k and subjects of one benchmark's predictions. */
+export function scoreBenchmark(suite: Suite, records: readonly QARecord[], rows: readonly PredictionRow[], k: number, resamples: number, seed: number): BenchmarkResult {
+  const byId = new Map<string, PredictionRow[]>()
+  for (const r of rows) {
+    const l = byId.get(r.id) ?? []
+    l.push(r)
+    byId.set(r.id, l)
+  }
+  const items = records.filter((r) => byId.has(r.id))
+  const perItem = items.map((r) => {
+    const ps = byId.get(r.id)!
+    return ps.filter((p) => p.correct).length / ps.length
+  })
+  const iv = bootstrapMean(perItem, resamples, seed)
+  const all = items.flatMap((r) => byId.get(r.id)!)
+  const res: BenchmarkResult = {
+    n: items.length,
+    accuracy: iv.mean,
+    std: iv.std,
+    ci95: iv.ci95,
+    invalid_rate: all.filter((p) => p.extracted === null).length / Math.max(1, all.length),
+    samples: k,
+    description: suite.description,
+  }
+  if (k > 1) {
+    res.pass_at_k = items.filter((r) => byId.get(r.id)!.some((p) => p.correct)).length / Math.max(1, items.length)
+    res.maj_at_k =
+      items.filter((r) => {
+        const counts = new Map<string, number>()
+        for (const p of byId.get(r.id)!) if (p.extracted) counts.set(p.extracted, (counts.get(p.extracted) ?? 0) + 1)
+        const top = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]
+        return top !== undefined && isCorrect(top[0] as Letter, r)
+      }).length / Math.max(1, items.length)
+  }
+  const subjects = new Map<string, number[]>()
+  items.forEach((r, i) => {
+    const s = subjectOf(r)
+    if (s) subjects.set(s, [...(subjects.get(s) ?? []), perItem[i]!])
+  })
+  if (subjects.size > 1) res.subjects = Object.fromEntries([...subjects.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([s, v]) => [s, { n: v.length, accuracy: v.reduce((a, b) => a + b, 0) / v.length }]))
+  return res
+}
+
+/**
+ * Runs benchmarks through a backend: prompts from the template, greedy decoding unless samples > 1,
+ * extraction, scoring. Predictions are appended per batch to OUT/predictions.jsonl; a rerun skips the
+ * finished batches (a partly written batch is redone whole, so results equal an uninterrupted run).
+ * OUT/results.json is written (atomically) after every benchmark.
+ */
+export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalResults> {
+  const template = getTemplate(o.template)
+  const k = o.samples ?? 1
+  const temperature = o.temperature ?? (k > 1 ? 1 : 0)
+  const maxNew = o.maxNewTokens ?? 512
+  const seed = o.seed ?? 0
+  const bs = o.batchSize ?? 16
+  const mode = o.mode ?? 'lenient'
+  const resamples = o.resamples ?? 1000
+  const log = new JsonlLog<PredictionRow>(join(o.out, 'predictions.jsonl'))
+  // Keep only complete batches from an earlier run.
+  const kept = new Map<string, PredictionRow[]>()
+  for (const r of log.rows) {
+    const key = `${r.benchmark}\u0000${r.batch}`
+    kept.set(key, [...(kept.get(key) ?? []), r])
+  }
+  const results: EvalResults = {
+    model: backend.model,
+    backend: backend.kind,
+    template: template.name,
+    chat: o.chat === true,
+    generation: { samples: k, temperature, max_new_tokens: maxNew, seed },
+    extraction: mode,
+    benchmarks: {},
+    average: NaN,
+    bootstrap: { resamples, seed },
+  }
+  const done: PredictionRow[] = []
+  try {
+    for (const suite of o.suites) {
+      const all = await loadSuite(suite, o.dataDir)
+      const records = o.limit !== undefined ? all.slice(0, o.limit) : all
+      for (let b = 0; b * bs < records.length; b++) {
+        const batch = records.slice(b * bs, (b + 1) * bs)
+        const prev = completeBatch(kept.get(`${suite.name}\u0000${b}`) ?? [], batch, k)
+        if (prev) {
+          done.push(...prev)
+          o.onProgress?.(suite.name, Math.min((b + 1) * bs, records.length), records.length)
+          continue
+        }
+        const reqs: BackendRequest[] = batch.map((r, i) => {
+          const params = { maxNewTokens: maxNew, temperature, n: k, seed: seed + b * bs + i }
+          return o.chat ? { messages: template.messages(renderPrompt(r, template).record), params } : { prompt: renderPrompt(r, template).text, params }
+        })
+        const out = await backend.generate(reqs)
+        const rows = batch.flatMap((r, i) =>
+          out[i]!.map((c, sample) => {
+            const e = extractAnswer(c.text, r, { mode, format: template.answerFormat })
+            return { benchmark: suite.name, id: r.id, sample, batch: b, output: c.text, extracted: e.letter, correct: isCorrect(e.letter, r), finish_reason: c.finishReason }
+          }),
+        )
+        log.append(rows)
+        done.push(...rows)
+        o.onProgress?.(suite.name, Math.min((b + 1) * bs, records.length), records.length)
+      }
+      results.benchmarks[suite.name] = scoreBenchmark(
+        suite,
+        records,
+        done.filter((r) => r.benchmark === suite.name),
+        k,
+        resamples,
+        seed,
+      )
+      const accs = Object.values(results.benchmarks).map((x) => x.accuracy)
+      results.average = accs.reduce((a, b) => a + b, 0) / accs.length
+      writeFileAtomic(join(o.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
+    }
+  } finally {
+    log.close()
+  }
+  // Predictions of complete batches only, in order (the log may hold a redone batch's earlier partial lines).
+  writeFileAtomic(join(o.out, 'predictions.jsonl'), done.map((r) => `${JSON.stringify(r)}\n`).join(''))
+  return results
+}
