@@ -11,6 +11,7 @@ import { engineBench } from './engine.js'
 import { modelBench } from './model.js'
 import { generateBench } from './generate.js'
 import { rlBench } from './rl.js'
+import { evalBench } from './eval.js'
 import { numpyCeilingGflops } from './ceiling.js'
 
 export type Figures = Record<string, unknown>
@@ -21,7 +22,7 @@ export interface BenchSection {
   run(): Promise<Figures>
 }
 
-const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, modelBench, rewardBench]
+const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {

@@ -10,6 +10,7 @@ import { dedupeRecords } from '../data/dedupe.js'
 import { findContamination } from '../data/decontaminate.js'
 import { computeStats, statsChartSpec, type GroupStats } from '../data/stats.js'
 import { writeVerlParquet } from '../data/verl-parquet.js'
+import { balancedSubset, cumulativeSubsets, subsetManifest } from '../difficulty/subsets.js'
 import { floatOption, info, intOption, listOption } from './util.js'
 
 interface ImportFlags {
@@ -194,6 +195,50 @@ export function dataCommand(): Command {
       writeOut(flags.out, r.clean)
     }
   })
+
+  data
+    .command('subset')
+    .description("difficulty-balanced subsets (AlphaMed): --per-level questions from each level, across sources, with a manifest beside it")
+    .argument('<files...>', 'records with meta.difficulty (from medrl difficulty)')
+    .requiredOption('--per-level <n>', 'questions per level', intOption('--per-level'))
+    .option('--levels <range>', 'levels, e.g. 1-6 or 1,3,5', '1-6')
+    .option('--sources <list>', 'sources to draw from (default: all)', listOption)
+    .option('--weights <list>', 'mixing weights per source, e.g. medqa=2,medmcqa=1', listOption)
+    .option('--seed <n>', 'seed', intOption('--seed'), 0)
+    .option('--cumulative', 'also write the cumulative subsets L1..Ln (AlphaMed Figure 5) as OUT-L1..n.jsonl')
+    .requiredOption('--out <path>', 'subset JSONL (a manifest is written to OUT.manifest.json)')
+    .action(async (files: string[], f: { perLevel: number; levels: string; sources?: string[]; weights?: string[]; seed: number; cumulative?: boolean; out: string }) => {
+      const { records } = await importFiles(files)
+      const levels = f.levels.split(',').flatMap((part) => {
+        const m = /^(\d+)-(\d+)$/.exec(part.trim())
+        if (m) return Array.from({ length: Number(m[2]) - Number(m[1]) + 1 }, (_, i) => Number(m[1]) + i)
+        const n = Number(part)
+        if (!Number.isInteger(n)) throw new Error(`--levels: "${part}" is not a level or a range`)
+        return [n]
+      })
+      const weights = Object.fromEntries(
+        (f.weights ?? []).map((w) => {
+          const [k, v] = w.split('=')
+          if (!k || !Number.isFinite(Number(v))) throw new Error(`--weights: write SOURCE=WEIGHT, got "${w}"`)
+          return [k, Number(v)]
+        }),
+      )
+      const missing = records.filter((r) => !r.meta.difficulty).length
+      if (missing > 0) throw new Error(`${missing} record(s) have no meta.difficulty: run medrl difficulty first`)
+      const opts = { perLevel: f.perLevel, levels, sources: f.sources, weights, seed: f.seed }
+      const write = async (path: string, sub: ReturnType<typeof balancedSubset>, o: typeof opts) => {
+        writeRecords(path, sub.records)
+        writeJson(`${path.replace(/\.jsonl$/, '')}.manifest.json`, await subsetManifest(files, o, sub.report, sub.records.length))
+        for (const s of sub.report.short) info(`  short: level ${s.level}${s.source ? ` of ${s.source}` : ''}: wanted ${s.wanted}, only ${s.available}`)
+        info(`wrote ${sub.records.length} questions to ${path}`)
+      }
+      await write(f.out, balancedSubset(records, opts), opts)
+      if (f.cumulative) {
+        for (const c of cumulativeSubsets(records, { ...opts, maxLevel: Math.max(...levels) })) {
+          await write(f.out.replace(/\.jsonl$/, '') + `-L${c.upTo}.jsonl`, c, { ...opts, levels: Array.from({ length: c.upTo }, (_, i) => i + 1) })
+        }
+      }
+    })
 
   return data
 }

@@ -8,6 +8,7 @@ import { serveCommand } from './serve.js'
 import { generateCommand } from './generate.js'
 import { trainCommand } from './train.js'
 import { compareCommand, evalCommand, tableCommand } from './eval.js'
+import { difficultyCommand } from './difficulty.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   program.addCommand(generateCommand())
   program.addCommand(trainCommand())
   program.addCommand(evalCommand())
+  program.addCommand(difficultyCommand())
   program.addCommand(compareCommand())
   program.addCommand(tableCommand())
   program.addCommand(serveCommand())

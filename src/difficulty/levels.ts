@@ -1,0 +1,116 @@
+import type { Backend, BackendRequest } from '../backends/types.js'
+import type { QARecord } from '../data/record.js'
+import { extractAnswer, isCorrect, type ExtractMode } from '../reward/extract.js'
+import { getTemplate, renderPrompt } from '../reward/templates.js'
+import { JsonlLog } from '../util/jsonl-log.js'
+
+/** What a difficulty pass stores per question in meta.difficulty. */
+export interface DifficultyMeta {
+  /** k + 1 − correct: L1 = all k samples right (easiest) … L(k+1) = none right (hardest). */
+  level: number
+  correct: number
+  k: number
+  temperature: number
+  seed: number
+  template: string
+  model: string
+}
+
+export interface DifficultyOptions {
+  k: number
+  template: string
+  chat?: boolean
+  temperature?: number
+  maxNewTokens?: number
+  seed?: number
+  batchSize?: number
+  mode?: ExtractMode
+  /** Where finished questions are logged (appended per batch; a rerun skips them, added questions are done). */
+  out: string
+  onProgress?: (done: number, total: number) => void
+}
+
+export function levelOf(correct: number, k: number): number {
+  return k + 1 - correct
+}
+
+interface Done {
+  id: string
+  correct: number
+  k: number
+  outputs: (string | null)[]
+}
+
+/**
+ * Samples each question k times with a reference model (a Backend) and counts right answers. Incremental
+ * and resumable: results are appended to OUT per batch, and questions already there (same k) are not redone.
+ * Returns the records with meta.difficulty set.
+ */
+export async function estimateDifficulty(backend: Backend, records: readonly QARecord[], o: DifficultyOptions): Promise<QARecord[]> {
+  const template = getTemplate(o.template)
+  const temperature = o.temperature ?? 1
+  const seed = o.seed ?? 0
+  const bs = o.batchSize ?? 16
+  const log = new JsonlLog<Done>(o.out)
+  const done = new Map(log.rows.filter((r) => r.k === o.k).map((r) => [r.id, r]))
+  const todo = records.filter((r) => !done.has(r.id))
+  let finished = records.length - todo.length
+  o.onProgress?.(finished, records.length)
+  try {
+    for (let s = 0; s < todo.length; s += bs) {
+      const batch = todo.slice(s, s + bs)
+      const reqs: BackendRequest[] = batch.map((r) => {
+        const p = renderPrompt(r, template)
+        // The seed is the question's, not its position's: adding questions changes nothing already done.
+        const params = { maxNewTokens: o.maxNewTokens ?? 512, temperature, n: o.k, seed: seed ^ hashId(r.id) }
+        return o.chat ? { messages: template.messages(p.record), params } : { prompt: p.text, params }
+      })
+      const out = await backend.generate(reqs)
+      const rows: Done[] = batch.map((r, i) => {
+        const extracted = out[i]!.map((c) => extractAnswer(c.text, r, { mode: o.mode ?? 'lenient', format: template.answerFormat }).letter)
+        return { id: r.id, correct: extracted.filter((l) => isCorrect(l, r)).length, k: o.k, outputs: extracted }
+      })
+      log.append(rows)
+      for (const row of rows) done.set(row.id, row)
+      finished += batch.length
+      o.onProgress?.(finished, records.length)
+    }
+  } finally {
+    log.close()
+  }
+  return records.map((r) => {
+    const d = done.get(r.id)!
+    const meta: DifficultyMeta = { level: levelOf(d.correct, o.k), correct: d.correct, k: o.k, temperature, seed, template: template.name, model: backend.model }
+    return { ...r, meta: { ...r.meta, difficulty: meta } }
+  })
+}
+
+function hashId(id: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+/** Level histogram by source, and question length (characters) by level: the summary of a pass. */
+export function difficultySummary(records: readonly QARecord[]): { by_source: Record<string, Record<string, number>>; length_by_level: Record<string, { n: number; mean_chars: number }> } {
+  const bySource: Record<string, Record<string, number>> = {}
+  const lens: Record<string, number[]> = {}
+  for (const r of records) {
+    const d = r.meta.difficulty as DifficultyMeta | undefined
+    if (!d) continue
+    const L = `L${d.level}`
+    bySource[r.source] ??= {}
+    bySource[r.source]![L] = (bySource[r.source]![L] ?? 0) + 1
+    ;(lens[L] ??= []).push(r.question.length + (r.context?.length ?? 0))
+  }
+  const length_by_level = Object.fromEntries(
+    Object.entries(lens)
+      .sort()
+      .map(([L, xs]) => [L, { n: xs.length, mean_chars: xs.reduce((a, b) => a + b, 0) / xs.length }]),
+  )
+  return { by_source: bySource, length_by_level }
+}
+
