@@ -9,6 +9,8 @@ import { generateCommand } from './generate.js'
 import { trainCommand } from './train.js'
 import { compareCommand, evalCommand, tableCommand } from './eval.js'
 import { difficultyCommand } from './difficulty.js'
+import { reportCommand } from './report.js'
+import { dashboardCommand } from './dashboard.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
   program.addCommand(trainCommand())
   program.addCommand(evalCommand())
   program.addCommand(difficultyCommand())
+  program.addCommand(reportCommand())
+  program.addCommand(dashboardCommand())
   program.addCommand(compareCommand())
   program.addCommand(tableCommand())
   program.addCommand(serveCommand())

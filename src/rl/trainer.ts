@@ -116,6 +116,10 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
   writeFileAtomic(join(runDir, 'config.yaml'), YAML.stringify(cfg))
   const template = getTemplate(cfg.data.template)
   const records = await loadData(cfg)
+  // Question lengths by source, for the report's length chart (AlphaMed Figure 2, right).
+  const lengths: Record<string, number[]> = {}
+  for (const r of records) (lengths[r.source] ??= []).push(r.question.length + (r.context?.length ?? 0))
+  writeFileAtomic(join(runDir, 'data_lengths.json'), JSON.stringify(lengths))
   const baseDir = cfg.model.path ?? join(runDir, 'base')
   if (!cfg.model.path && !existsSync(join(baseDir, 'config.json'))) await buildToyModel(cfg, records, template, baseDir, info)
 

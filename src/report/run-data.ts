@@ -1,0 +1,52 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+
+export interface StepRow {
+  step: number
+  data: Record<string, number>
+}
+
+export interface RunData {
+  name: string
+  dir: string
+  exists: boolean
+  metrics: StepRow[]
+  /** Lines that could not be read (a half-written last line, a corrupt one): shown, never fatal. */
+  badLines: { line: number; text: string }[]
+  samples: Record<string, unknown>[]
+  dataLengths: Record<string, number[]> | null
+}
+
+function readJsonl(path: string): { rows: unknown[]; bad: { line: number; text: string }[] } {
+  if (!existsSync(path)) return { rows: [], bad: [] }
+  const rows: unknown[] = []
+  const bad: { line: number; text: string }[] = []
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((text, i) => {
+      if (text.trim() === '') return
+      try {
+        rows.push(JSON.parse(text))
+      } catch {
+        bad.push({ line: i + 1, text: text.slice(0, 120) })
+      }
+    })
+  return { rows, bad }
+}
+
+/** Everything a report or the dashboard shows of a run directory, read tolerantly. */
+export function readRun(dir: string): RunData {
+  const m = readJsonl(join(dir, 'metrics.jsonl'))
+  const metrics = (m.rows as StepRow[]).filter((r) => typeof r?.step === 'number' && r.data && typeof r.data === 'object')
+  const s = readJsonl(join(dir, 'samples.jsonl'))
+  const lengthsPath = join(dir, 'data_lengths.json')
+  let dataLengths: Record<string, number[]> | null = null
+  if (existsSync(lengthsPath)) {
+    try {
+      dataLengths = JSON.parse(readFileSync(lengthsPath, 'utf8')) as Record<string, number[]>
+    } catch {
+      dataLengths = null
+    }
+  }
+  return { name: basename(dir.replace(/\/+$/, '')), dir, exists: existsSync(dir), metrics, badLines: m.bad, samples: s.rows as Record<string, unknown>[], dataLengths }
+}
