@@ -11,6 +11,7 @@ import { compareCommand, evalCommand, tableCommand } from './eval.js'
 import { difficultyCommand } from './difficulty.js'
 import { reportCommand } from './report.js'
 import { dashboardCommand } from './dashboard.js'
+import { pretrainCommand, synthCommand } from './synth.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -26,6 +27,8 @@ export function buildProgram(): Command {
   program.addCommand(difficultyCommand())
   program.addCommand(reportCommand())
   program.addCommand(dashboardCommand())
+  program.addCommand(synthCommand())
+  program.addCommand(pretrainCommand())
   program.addCommand(compareCommand())
   program.addCommand(tableCommand())
   program.addCommand(serveCommand())

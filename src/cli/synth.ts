@@ -1,0 +1,58 @@
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Command } from 'commander'
+import { writeRecords } from '../data/jsonl.js'
+import { makeQuestions } from '../synth/questions.js'
+import { DEFAULT_PRETRAIN, pretrainBase } from '../synth/pretrain.js'
+import { makeCorpus, makeWorld } from '../synth/world.js'
+import { writeFileAtomic } from '../util/atomic.js'
+import { Progress } from '../util/progress.js'
+import { info, intOption, floatOption } from './util.js'
+
+export function synthCommand(): Command {
+  return new Command('synth')
+    .description('a seeded fictional clinical world: knowledge base, textbook corpus, and multiple-choice questions (train, held-out test)')
+    .option('--seed <n>', 'seed', intOption('--seed'), 0)
+    .option('--diseases <n>', 'diseases in the world', intOption('--diseases'), 24)
+    .option('--per-disease <n>', 'two-hop vignettes per disease', intOption('--per-disease'), 6)
+    .option('--repeats <n>', 'passes of fact statements in the corpus', intOption('--repeats'), 6)
+    .requiredOption('--out <dir>', 'directory: world.json, corpus.txt, train.jsonl, test.jsonl')
+    .action((f: { seed: number; diseases: number; perDisease: number; repeats: number; out: string }) => {
+      mkdirSync(f.out, { recursive: true })
+      const w = makeWorld(f.seed, f.diseases)
+      writeFileAtomic(join(f.out, 'world.json'), `${JSON.stringify(w, null, 2)}\n`)
+      writeFileAtomic(join(f.out, 'corpus.txt'), `${makeCorpus(w, f.seed, f.repeats).join('\n')}\n`)
+      const q = makeQuestions(w, f.seed, f.perDisease)
+      writeRecords(join(f.out, 'train.jsonl'), q.train)
+      writeRecords(join(f.out, 'test.jsonl'), q.test)
+      info(`${w.diseases.length} diseases; ${q.train.length} train and ${q.test.length} held-out questions in ${f.out}`)
+    })
+}
+
+export function pretrainCommand(): Command {
+  const d = DEFAULT_PRETRAIN
+  return new Command('pretrain')
+    .description('next-token pretraining of a small Llama (and a byte-level BPE) on a text corpus, saved in the Hugging Face layout')
+    .requiredOption('--corpus <file>', 'text, one statement a line')
+    .requiredOption('--out <dir>', 'model directory')
+    .option('--seed <n>', 'seed', intOption('--seed'), d.seed)
+    .option('--hidden <n>', 'hidden size', intOption('--hidden'), d.hidden)
+    .option('--layers <n>', 'layers', intOption('--layers'), d.layers)
+    .option('--heads <n>', 'heads', intOption('--heads'), d.heads)
+    .option('--kv-heads <n>', 'key/value heads', intOption('--kv-heads'), d.kvHeads)
+    .option('--intermediate <n>', 'MLP size', intOption('--intermediate'), d.intermediate)
+    .option('--bpe-vocab <n>', 'BPE size', intOption('--bpe-vocab'), d.bpeVocab)
+    .option('--steps <n>', 'steps', intOption('--steps'), d.steps)
+    .option('--lr <x>', 'peak learning rate (cosine decay)', floatOption('--lr'), d.lr)
+    .option('--batch-size <n>', 'sequences per step', intOption('--batch-size'), d.batchSize)
+    .option('--seq-len <n>', 'tokens per packed sequence', intOption('--seq-len'), d.seqLen)
+    .option('--format-warmup <n>', 'Q&A examples on an unrelated toy task, in the template’s answer format', intOption('--format-warmup'), d.formatWarmup)
+    .option('--template <name>', 'answer format of the warm-up', d.template)
+    .action(async (f: { corpus: string; out: string; seed: number; hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; bpeVocab: number; steps: number; lr: number; batchSize: number; seqLen: number; formatWarmup: number; template: string }) => {
+      const corpus = readFileSync(f.corpus, 'utf8').split('\n').filter((l) => l.trim() !== '')
+      const progress = new Progress('pretrain', f.steps, 'steps')
+      const losses = await pretrainBase(corpus, f.out, { ...f }, (s, loss) => progress.update(s + 1, `loss ${loss.toFixed(3)}`))
+      progress.stop()
+      info(`loss ${losses[0]!.toFixed(3)} → ${losses[losses.length - 1]!.toFixed(3)}; model in ${f.out}`)
+    })
+}

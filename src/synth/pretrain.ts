@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { QARecord } from '../data/record.js'
+import { SPECIAL_TOKENS, tokenizerConfigJson, tokenizerJson, trainBpe } from '../model/bpe.js'
+import { CausalLM } from '../model/causal-lm.js'
+import { initWeights, loadModel, newConfig, saveModel } from '../model/files.js'
+import { colorRuleTask } from '../rl/toy-task.js'
+import { renderPrompt, getTemplate } from '../reward/templates.js'
+import { pretrain } from '../train/lm.js'
+import { writeFileAtomic } from '../util/atomic.js'
+import { Rng } from '../util/rng.js'
+
+export interface PretrainConfig {
+  seed: number
+  hidden: number
+  layers: number
+  heads: number
+  kvHeads: number
+  intermediate: number
+  bpeVocab: number
+  steps: number
+  lr: number
+  batchSize: number
+  seqLen: number
+  /** Q&A examples on an unrelated toy task in the template's answer format (the clinical corpus has none). */
+  formatWarmup: number
+  template: string
+}
+
+export const DEFAULT_PRETRAIN: PretrainConfig = { seed: 0, hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, bpeVocab: 700, steps: 600, lr: 3e-3, batchSize: 16, seqLen: 128, formatWarmup: 200, template: 'r1' }
+
+/** Format warm-up texts: the colour-card toy questions with right answers, in the template's format. */
+export function formatWarmupTexts(n: number, template: string, seed: number): string[] {
+  const t = getTemplate(template)
+  const answer = (r: QARecord) => (t.answerFormat === 'r1' ? ` <think>The ${String(r.meta.color)} card names option ${r.answer}.</think><answer>${r.answer}</answer>` : t.answerFormat === 'boxed' ? ` The answer is \\boxed{${r.answer}}.` : ` ${r.answer}`)
+  return colorRuleTask(n, seed + 1).map((r) => renderPrompt(r, t).text + answer(r))
+}
+
+/**
+ * `medrl pretrain`: a byte-level BPE and a small Llama trained by next-token prediction on the corpus
+ * (sentences packed into sequences) plus the format warm-up, from a fixed seed; saved in the Hugging Face
+ * layout. Returns the loss curve.
+ */
+export async function pretrainBase(corpus: string[], out: string, c: PretrainConfig, onStep?: (s: number, loss: number) => void): Promise<number[]> {
+  const warm = formatWarmupTexts(c.formatWarmup, c.template, c.seed)
+  const bpe = trainBpe([...corpus, ...warm], { vocabSize: c.bpeVocab, specialTokens: Object.values(SPECIAL_TOKENS) })
+  mkdirSync(out, { recursive: true })
+  writeFileAtomic(join(out, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)))
+  writeFileAtomic(join(out, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(bpe), null, 2))
+  const eos = bpe.specialTokens.find((t) => t.content === SPECIAL_TOKENS.eos)!.id
+  const pad = bpe.specialTokens.find((t) => t.content === SPECIAL_TOKENS.pad)!.id
+  const config = newConfig({ arch: 'llama', hidden: c.hidden, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, intermediate: c.intermediate, vocab: Object.keys(bpe.vocab).length + bpe.specialTokens.length, eos: [eos], pad, maxPositions: 1024 })
+  saveModel(out, config, initWeights(config, c.seed))
+  const tok = loadModel(out).tokenizer!
+  // Corpus sentences packed into sequences of about seqLen tokens; warm-up examples each on their own.
+  const sentences = corpus.map((s) => tok.encode(` ${s}`))
+  const rng = new Rng(c.seed)
+  const packed: number[][] = []
+  for (let i = 0; i < Math.max(64, Math.ceil((sentences.length * 12) / c.seqLen)); i++) {
+    const seq: number[] = []
+    while (seq.length < c.seqLen) seq.push(...sentences[rng.int(sentences.length)]!)
+    packed.push(seq.slice(0, c.seqLen + 1))
+  }
+  const warmSeqs = warm.map((t) => [...tok.encode(t), eos])
+  const model = new CausalLM(config, loadModel(out).model.weights)
+  const losses = await pretrain(model, [...packed, ...warmSeqs], { steps: c.steps, lr: c.lr, batchSize: c.batchSize, maxLen: c.seqLen * 2, seed: c.seed, onStep })
+  saveModel(out, config, model.weights)
+  writeFileAtomic(join(out, 'pretrain.json'), `${JSON.stringify({ config: c, loss_first: losses[0], loss_last: losses[losses.length - 1] }, null, 2)}\n`)
+  await model.dispose()
+  return losses
+}
