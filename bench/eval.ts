@@ -5,9 +5,8 @@ import { EmbeddedBackend } from '../src/backends/embedded.js'
 import type { Backend } from '../src/backends/types.js'
 import { runEval } from '../src/eval/runner.js'
 import { resolveSuites } from '../src/eval/suites.js'
-import { SPECIAL_TOKENS, tokenizerConfigJson, tokenizerJson, trainBpe } from '../src/model/bpe.js'
+import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../src/model/files.js'
-import { writeFileAtomic } from '../src/util/atomic.js'
 import { readFileSync } from 'node:fs'
 import type { BenchSection } from './run.js'
 
@@ -19,9 +18,7 @@ export const evalBench: BenchSection = {
     const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-eval-'))
     try {
       const lines = readFileSync(join(import.meta.dirname, '..', '..', 'shared', 'data', 'medqa', 'medqa_input.jsonl'), 'utf8').split('\n').slice(0, 300)
-      const bpe = trainBpe(lines, { vocabSize: 2000, specialTokens: Object.values(SPECIAL_TOKENS) })
-      writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)))
-      writeFileAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(bpe)))
+      saveTrainedTokenizer(dir, lines, 2000)
       const config = newConfig({ arch: 'llama', hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, vocab: 2005, maxPositions: 2048 })
       saveModel(dir, config, initWeights(config, 0))
       const inner = new EmbeddedBackend(loadModel(dir), { maxBatch: 64 })

@@ -1,10 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { SPECIAL_TOKENS, tokenizerConfigJson, tokenizerJson, trainBpe } from '../src/model/bpe.js'
+import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { randomWeights } from '../src/model/causal-lm.js'
 import { saveModel } from '../src/model/files.js'
-import { writeFileAtomic } from '../src/util/atomic.js'
 import { parseTrainConfig } from '../src/rl/config.js'
 import { train, type StepLog } from '../src/rl/trainer.js'
 import { BENCH_MODEL } from './engine.js'
@@ -24,9 +23,7 @@ export const rlBench: BenchSection = {
       // A 32k-token byte-level BPE needs a big corpus; the benchmark only needs the vocabulary size, so the
       // tokenizer is trained small and the model keeps BENCH_MODEL's 32,000 rows (ids above it never occur).
       const text = readFileSync(join(import.meta.dirname, '..', '..', 'shared', 'data', 'medqa', 'medqa_input.jsonl'), 'utf8').split('\n').slice(0, 400)
-      const bpe = trainBpe(text, { vocabSize: 2000, specialTokens: Object.values(SPECIAL_TOKENS) })
-      writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)))
-      writeFileAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(bpe)))
+      saveTrainedTokenizer(dir, text, 2000)
       // No EOS in the config: rollouts run to max_new_tokens.
       saveModel(dir, { ...BENCH_MODEL, eos_token_id: [] }, randomWeights(BENCH_MODEL, 0))
       const cfg = parseTrainConfig({
@@ -35,7 +32,7 @@ export const rlBench: BenchSection = {
         model: { path: dir },
         data: { files: [join(import.meta.dirname, '..', '..', 'shared', 'data', 'medmcqa', 'medmcqa_input.jsonl')], template: 'r1', reward: 'binary' },
         rollout: { train_batch_size: 8, num_generations: 8, max_new_tokens: 256 },
-        actor: { learning_rate: 1e-6, micro_batch_size: 8 },
+        actor: { learning_rate: 1e-6, micro_batch_size: 4 },
         kl: { kl_coef: 0.001 },
         trainer: { save_steps: 0, log_samples: 0 },
       })

@@ -1,6 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { SPECIAL_TOKENS, tokenizerConfigJson, tokenizerJson, trainBpe } from '../src/model/bpe.js'
+import { readFileSync } from 'node:fs'
+import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { initWeights, newConfig, saveModel } from '../src/model/files.js'
 import { dataFile, tempDir } from './helpers.js'
 
@@ -11,12 +10,8 @@ import { dataFile, tempDir } from './helpers.js'
 export function makeTinyModel(opts: { arch?: 'llama' | 'qwen2'; seed?: number; std?: number; bpe?: number; dir?: string; maxPositions?: number } = {}): string {
   const dir = opts.dir ?? tempDir('medrl-model-')
   const lines = readFileSync(dataFile('medqa/medqa_input.jsonl'), 'utf8').split('\n').slice(0, 150)
-  const bpe = trainBpe(lines, { vocabSize: opts.bpe ?? 400, specialTokens: Object.values(SPECIAL_TOKENS) })
-  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)))
-  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(bpe)))
-  const vocab = Object.keys(bpe.vocab).length + bpe.specialTokens.length
-  const eos = bpe.specialTokens.find((t) => t.content === SPECIAL_TOKENS.eos)!.id
-  const config = newConfig({ arch: opts.arch ?? 'qwen2', hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, vocab, eos: [eos], maxPositions: opts.maxPositions ?? 512 })
+  const bpe = saveTrainedTokenizer(dir, lines, opts.bpe ?? 400)
+  const config = newConfig({ arch: opts.arch ?? 'qwen2', hidden: 32, layers: 2, heads: 4, kvHeads: 2, intermediate: 48, vocab: bpe.size, eos: [bpe.eos], maxPositions: opts.maxPositions ?? 512 })
   saveModel(dir, config, initWeights(config, opts.seed ?? 1, opts.std ?? 0.3))
   return dir
 }

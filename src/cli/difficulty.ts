@@ -9,15 +9,11 @@ import { informativeness, informativenessChart } from '../difficulty/informative
 import { templateNames } from '../reward/templates.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { Progress } from '../util/progress.js'
-import { floatOption, info, intOption } from './util.js'
+import { floatOption, info, intOption, addBackendOptions } from './util.js'
 
 export function difficultyCommand(): Command {
-  return new Command('difficulty')
+  return addBackendOptions(new Command('difficulty'))
     .description("AlphaMed's difficulty levels: sample each question k times with a reference model; level = k + 1 − right answers")
-    .option('--model <dir>', 'reference model directory (embedded engine)')
-    .option('--endpoint <url>', 'OpenAI-compatible base URL (…/v1)')
-    .option('--api-key <key>', 'API key for --endpoint')
-    .option('--served-model <name>', 'model name at --endpoint')
     .requiredOption('--data <files...>', 'question files (any layout)')
     .option('-k, --k <k>', 'samples per question', intOption('-k'), 5)
     .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('r1'))
@@ -26,7 +22,6 @@ export function difficultyCommand(): Command {
     .option('--max-new-tokens <n>', 'tokens per sample at most', intOption('--max-new-tokens'), 512)
     .option('--seed <n>', 'seed', intOption('--seed'), 0)
     .option('--batch-size <n>', 'questions per batch (each saved before the next)', intOption('--batch-size'), 16)
-    .option('--concurrency <n>', 'requests in flight for --endpoint', intOption('--concurrency'), 8)
     .requiredOption('--out <path>', 'levels.jsonl: the records with meta.difficulty = {level, correct, k, …}')
     .option('--summary <path>', 'write the level histogram by source, length by level and informativeness as JSON')
     .option('--chart <path>', 'write the informativeness chart (PNG; an SVG beside it)')

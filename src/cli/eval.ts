@@ -6,7 +6,7 @@ import { runEval } from '../eval/runner.js'
 import { DEFAULT_BENCHMARKS, resolveSuites, SUITES } from '../eval/suites.js'
 import { templateNames } from '../reward/templates.js'
 import { Progress } from '../util/progress.js'
-import { floatOption, info, intOption, listOption } from './util.js'
+import { floatOption, info, intOption, listOption, addBackendOptions } from './util.js'
 import { basename, join } from 'node:path'
 
 function pct(x: number): string {
@@ -14,12 +14,8 @@ function pct(x: number): string {
 }
 
 export function evalCommand(): Command {
-  return new Command('eval')
+  return addBackendOptions(new Command('eval'))
     .description(`evaluate a model on medical benchmarks (${Object.keys(SUITES).join(', ')}; or NAME=FILE)`)
-    .option('--model <dir>', 'model directory (embedded engine)')
-    .option('--endpoint <url>', 'OpenAI-compatible base URL (…/v1)')
-    .option('--api-key <key>', 'API key for --endpoint (default: OPENAI_API_KEY)')
-    .option('--served-model <name>', 'model name at --endpoint (default: the first it lists)')
     .option('--benchmarks <list>', 'benchmarks, comma-separated', listOption)
     .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('boxed'))
     .option('--chat', "render prompts through the model's chat template (/chat/completions for --endpoint)")
@@ -29,7 +25,6 @@ export function evalCommand(): Command {
     .addOption(new Option('--mode <mode>', 'answer extraction').choices(['lenient', 'strict']).default('lenient'))
     .option('--limit <n>', 'first N items of each benchmark', intOption('--limit'))
     .option('--batch-size <n>', 'items per generation batch (saved before the next)', intOption('--batch-size'), 16)
-    .option('--concurrency <n>', 'requests in flight for --endpoint', intOption('--concurrency'), 8)
     .option('--seed <n>', 'seed of sampling and bootstrap', intOption('--seed'), 0)
     .option('--data-dir <dir>', 'where the benchmark files are (default: ../shared/data, or MEDRL_DATA)')
     .requiredOption('--out <dir>', 'results directory (results.json, predictions.jsonl); rerunning resumes')

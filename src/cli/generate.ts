@@ -5,7 +5,7 @@ import { importFiles } from '../data/import.js'
 import { renderPrompt, templateNames, getTemplate } from '../reward/templates.js'
 import { JsonlLog } from '../util/jsonl-log.js'
 import { Progress } from '../util/progress.js'
-import { floatOption, info, intOption } from './util.js'
+import { floatOption, info, intOption, addBackendOptions } from './util.js'
 
 export interface CompletionRow {
   id: string
@@ -16,12 +16,8 @@ export interface CompletionRow {
 }
 
 export function generateCommand(): Command {
-  return new Command('generate')
+  return addBackendOptions(new Command('generate'))
     .description('generate completions for question records with a template; resumable (finished items are skipped)')
-    .option('--model <dir>', 'model directory (embedded engine)')
-    .option('--endpoint <url>', 'OpenAI-compatible base URL (…/v1)')
-    .option('--api-key <key>', 'API key for --endpoint (default: OPENAI_API_KEY)')
-    .option('--served-model <name>', 'model name at --endpoint (default: the first it lists)')
     .requiredOption('--data <files...>', 'question files (any layout `medrl data import` reads)')
     .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('r1'))
     .option('--chat', "render prompts as chat messages (the model's chat template / /chat/completions)")
@@ -31,7 +27,6 @@ export function generateCommand(): Command {
     .option('--top-p <x>', 'nucleus sampling', floatOption('--top-p'), 1)
     .option('--seed <n>', 'seed (each question gets seed + its index)', intOption('--seed'), 0)
     .option('--batch-size <n>', 'questions per batch (each batch is saved before the next starts)', intOption('--batch-size'), 16)
-    .option('--concurrency <n>', 'requests in flight for --endpoint', intOption('--concurrency'), 8)
     .option('--limit <n>', 'first N questions only', intOption('--limit'))
     .requiredOption('--out <path>', 'completions JSONL (appended to; rerunning resumes)')
     .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModel?: string; data: string[]; template: string; chat?: boolean; n: number; maxNewTokens: number; temperature: number; topP: number; seed: number; batchSize: number; concurrency: number; limit?: number; out: string }) => {

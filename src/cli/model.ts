@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { writeFileAtomic } from '../util/atomic.js'
 import { importFiles } from '../data/import.js'
 import { optionEntries } from '../data/record.js'
-import { SPECIAL_TOKENS, tokenizerConfigJson, tokenizerJson, trainBpe } from '../model/bpe.js'
+import { SPECIAL_TOKENS, saveTrainedTokenizer } from '../model/bpe.js'
 import { parameterCount } from '../model/config.js'
 import { initWeights, loadModel, modelInfo, newConfig, saveModel } from '../model/files.js'
 import type { StorageDType } from '../model/safetensors.js'
@@ -84,10 +84,8 @@ export function modelCommand(): Command {
       let pad: number | null = null
       if (f.tokenizerText && f.tokenizer) throw new Error('give either --tokenizer-text (train one) or --tokenizer (use one), not both')
       if (f.tokenizerText) {
-        const bpe = trainBpe(await trainingTexts(f.tokenizerText), { vocabSize: vocab ?? 1024, specialTokens: Object.values(SPECIAL_TOKENS) })
-        writeFileAtomic(join(f.out, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)))
-        writeFileAtomic(join(f.out, 'tokenizer_config.json'), `${JSON.stringify(tokenizerConfigJson(bpe), null, 2)}\n`)
-        info(`trained a byte-level BPE: ${bpe.merges.length} merges, ${Object.keys(bpe.vocab).length + bpe.specialTokens.length} tokens`)
+        const bpe = saveTrainedTokenizer(f.out, await trainingTexts(f.tokenizerText), vocab ?? 1024)
+        info(`trained a byte-level BPE: ${bpe.merges.length} merges, ${bpe.size} tokens`)
       } else if (f.tokenizer) {
         writeFileAtomic(join(f.out, 'tokenizer.json'), readFileSync(f.tokenizer))
         const cfg = join(dirname(f.tokenizer), 'tokenizer_config.json')

@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 
 /** Parses an integer option, rejecting anything else with a message naming the option. */
 export function intOption(name: string): (v: string) => number {
@@ -25,4 +25,14 @@ export function listOption(v: string, prev: string[] = []): string[] {
 /** Messages for people go to stderr, so stdout stays clean for data (JSON, tables piped elsewhere). */
 export function info(msg: string): void {
   process.stderr.write(`${msg}\n`)
+}
+
+/** --model DIR | --endpoint URL and the endpoint's options, shared by every command that generates. */
+export function addBackendOptions(cmd: Command): Command {
+  return cmd
+    .option('--model <dir>', 'model directory (embedded engine)')
+    .option('--endpoint <url>', 'OpenAI-compatible base URL (…/v1)')
+    .option('--api-key <key>', 'API key for --endpoint (default: OPENAI_API_KEY)')
+    .option('--served-model <name>', 'model name at --endpoint (default: the first it lists)')
+    .option('--concurrency <n>', 'requests in flight for --endpoint', intOption('--concurrency'), 8)
 }

@@ -73,3 +73,24 @@ export class Program {
     await this.session.release()
   }
 }
+
+/** Compiled programs by key (a batch shape and a kind), compiled once on first use. */
+export class ProgramCache {
+  private readonly programs = new Map<string, Promise<Program>>()
+
+  get(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
+    let p = this.programs.get(key)
+    if (!p) {
+      const { g, outputs } = build()
+      p = Program.compile(g, outputs)
+      this.programs.set(key, p)
+    }
+    return p
+  }
+
+  async releaseAll(): Promise<void> {
+    const ps = [...this.programs.values()]
+    this.programs.clear()
+    for (const p of ps) await (await p).release()
+  }
+}

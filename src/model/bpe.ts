@@ -1,3 +1,6 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { writeFileAtomic } from '../util/atomic.js'
 /**
  * A byte-level BPE trainer (GPT-2 style), for the small tokenizers of models medrl creates itself. Its
  * output is a standard tokenizer.json (BPE model, ByteLevel pre-tokenizer and decoder) that Hugging Face
@@ -156,4 +159,14 @@ export function tokenizerConfigJson(bpe: TrainedBpe): Record<string, unknown> {
     chat_template: CHATML_TEMPLATE,
     added_tokens_decoder: Object.fromEntries(bpe.specialTokens.map((t) => [String(t.id), { content: t.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true }])),
   }
+}
+
+/** Trains a byte-level BPE on texts and writes tokenizer.json and tokenizer_config.json into `dir`. */
+export function saveTrainedTokenizer(dir: string, texts: Iterable<string>, vocabSize: number): TrainedBpe & { eos: number; pad: number; bos: number; size: number } {
+  const bpe = trainBpe(texts, { vocabSize, specialTokens: Object.values(SPECIAL_TOKENS) })
+  mkdirSync(dir, { recursive: true })
+  writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)))
+  writeFileAtomic(join(dir, 'tokenizer_config.json'), `${JSON.stringify(tokenizerConfigJson(bpe), null, 2)}\n`)
+  const id = (t: string) => bpe.specialTokens.find((x) => x.content === t)!.id
+  return { ...bpe, eos: id(SPECIAL_TOKENS.eos), pad: id(SPECIAL_TOKENS.pad), bos: id(SPECIAL_TOKENS.bos), size: Object.keys(bpe.vocab).length + bpe.specialTokens.length }
 }

@@ -1,6 +1,6 @@
 import { Graph, type Sym } from '../engine/graph.js'
 import * as O from '../engine/ops/index.js'
-import { Program } from '../engine/session.js'
+import { ProgramCache, type Program } from '../engine/session.js'
 import { collectGradients, gradientOutputs } from '../engine/grads.js'
 import { globalNorm } from '../engine/optim.js'
 import { Tensor, sizeOf, type FloatDType } from '../engine/tensor.js'
@@ -52,7 +52,7 @@ function shapeKey(b: number, t: number, kind: string): string {
 export class CausalLM {
   readonly config: ModelConfig
   weights: Record<string, Tensor>
-  private readonly programs = new Map<string, Promise<Program>>()
+  private readonly programs = new ProgramCache()
 
   constructor(config: ModelConfig, weights: Record<string, Tensor>) {
     const shapes = parameterShapes(config)
@@ -75,14 +75,9 @@ export class CausalLM {
   }
 
   private program(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
-    let p = this.programs.get(key)
-    if (!p) {
-      const { g, outputs } = build()
-      p = Program.compile(g, outputs)
-      this.programs.set(key, p)
-    }
-    return p
+    return this.programs.get(key, build)
   }
+
 
   /** The decoder's data feeds (ids, rotary tables, mask) for a right-padded batch. */
   dataFeeds(batch: TokenBatch, float: FloatDType = 'float32'): Record<string, Tensor> {
@@ -227,8 +222,6 @@ export class CausalLM {
 
   /** Releases every compiled program (their onnxruntime sessions). */
   async dispose(): Promise<void> {
-    const ps = [...this.programs.values()]
-    this.programs.clear()
-    for (const p of ps) await (await p).release()
+    await this.programs.releaseAll()
   }
 }

@@ -1,6 +1,6 @@
 import { Graph, type Sym } from '../engine/graph.js'
 import * as O from '../engine/ops/index.js'
-import { Program } from '../engine/session.js'
+import { ProgramCache, type Program } from '../engine/session.js'
 import { Tensor } from '../engine/tensor.js'
 import { sizesOf, type CausalLM } from '../model/causal-lm.js'
 import { collectGradients, gradientOutputs } from '../engine/grads.js'
@@ -54,7 +54,7 @@ export class Actor {
   readonly model: CausalLM
   valueHead: Record<string, Tensor> | null
   private readonly opts: LossOptions
-  private readonly programs = new Map<string, Promise<Program>>()
+  private readonly programs = new ProgramCache()
 
   constructor(model: CausalLM, opts: LossOptions, valueHead?: Record<string, Tensor>) {
     this.model = model
@@ -75,14 +75,9 @@ export class Actor {
   }
 
   private program(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
-    let p = this.programs.get(key)
-    if (!p) {
-      const { g, outputs } = build()
-      p = Program.compile(g, outputs)
-      this.programs.set(key, p)
-    }
-    return p
+    return this.programs.get(key, build)
   }
+
 
   private base(g: Graph, b: number, t: number, trainable: boolean) {
     const c = this.model.config
@@ -193,9 +188,7 @@ export class Actor {
   }
 
   async dispose(): Promise<void> {
-    const ps = [...this.programs.values()]
-    this.programs.clear()
-    for (const p of ps) await (await p).release()
+    await this.programs.releaseAll()
     await this.model.dispose()
   }
 }

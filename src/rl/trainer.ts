@@ -5,7 +5,7 @@ import { importFiles } from '../data/import.js'
 import type { QARecord } from '../data/record.js'
 import { AdamW, GradAccumulator, globalNorm, guardedStep, lrMultiplier } from '../engine/optim.js'
 import { DEFAULT_GEN, Generator, type GenOutput } from '../generate/generator.js'
-import { SPECIAL_TOKENS, tokenizerConfigJson, tokenizerJson, trainBpe } from '../model/bpe.js'
+import { SPECIAL_TOKENS, saveTrainedTokenizer } from '../model/bpe.js'
 import { CausalLM } from '../model/causal-lm.js'
 import { initWeights, loadModel, newConfig, saveModel, type LoadedModel } from '../model/files.js'
 import type { TextTokenizer } from '../model/tokenizer.js'
@@ -45,6 +45,14 @@ export interface TrainOptions {
   info?: (msg: string) => void
 }
 
+/** Whether the text names `term` before its answer (before <answer> if there is one), case-insensitively. */
+export function mentionsBeforeAnswer(text: string, term: string): boolean {
+  const lower = text.toLowerCase()
+  const end = lower.indexOf('<answer>')
+  const i = lower.indexOf(term.toLowerCase())
+  return i !== -1 && (end === -1 || i < end)
+}
+
 function bucket(n: number, k = 16): number {
   return Math.ceil(n / k) * k
 }
@@ -71,13 +79,10 @@ async function buildToyModel(cfg: TrainConfig, records: QARecord[], template: Pr
   const rng = new Rng(init.seed)
   const answerText = (r: QARecord, letter: string) => (template.answerFormat === 'r1' ? ` <think>The card decides.</think><answer>${letter}</answer>` : template.answerFormat === 'boxed' ? ` The answer is \\boxed{${letter}}.` : ` ${letter}`)
   const texts = records.map((r) => renderPrompt(r, template).text + answerText(r, rng.next() < init.pretrain_correct_share ? r.answer : 'ABCD'[rng.int(4)]!))
-  const bpe = trainBpe(texts, { vocabSize: init.bpe_vocab, specialTokens: Object.values(SPECIAL_TOKENS) })
-  mkdirSync(dir, { recursive: true })
-  writeFileAtomic(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)))
-  writeFileAtomic(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(bpe), null, 2))
-  const eos = bpe.specialTokens.find((t) => t.content === SPECIAL_TOKENS.eos)!.id
-  const pad = bpe.specialTokens.find((t) => t.content === SPECIAL_TOKENS.pad)!.id
-  const config = newConfig({ arch: init.arch, hidden: init.hidden, layers: init.layers, heads: init.heads, kvHeads: init.kv_heads, intermediate: init.intermediate, vocab: Object.keys(bpe.vocab).length + bpe.specialTokens.length, eos: [eos], pad, maxPositions: 1024 })
+  const tok0 = saveTrainedTokenizer(dir, texts, init.bpe_vocab)
+  const eos = tok0.eos
+  const pad = tok0.pad
+  const config = newConfig({ arch: init.arch, hidden: init.hidden, layers: init.layers, heads: init.heads, kvHeads: init.kv_heads, intermediate: init.intermediate, vocab: tok0.size, eos: [eos], pad, maxPositions: 1024 })
   const model = new CausalLM(config, initWeights(config, init.seed))
   saveModel(dir, config, model.weights)
   const tok = loadModel(dir).tokenizer!
@@ -354,6 +359,9 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
       const counts = stageCounts(rows.map((r) => r.stage as (typeof STAGES)[number]))
       for (const s of STAGES) data[`stage/${s}`] = counts[s] / rows.length
     }
+    // Reasoning that names the intermediate fact (e.g. the disease behind a vignette) before answering.
+    const withIntermediate = rows.filter((r) => typeof r.record.meta.intermediate === 'string')
+    if (withIntermediate.length > 0) data['reasoning/mentions_intermediate'] = mean(withIntermediate.map((r) => (mentionsBeforeAnswer(r.out.text, String(r.record.meta.intermediate)) ? 1 : 0)))
     const sources = [...new Set(rows.map((r) => r.record.source))]
     if (sources.length > 1) {
       for (const src of sources) {

@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { QARecord } from '../data/record.js'
-import { SPECIAL_TOKENS, tokenizerConfigJson, tokenizerJson, trainBpe } from '../model/bpe.js'
+import { saveTrainedTokenizer } from '../model/bpe.js'
 import { CausalLM } from '../model/causal-lm.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../model/files.js'
 import { colorRuleTask } from '../rl/toy-task.js'
@@ -27,7 +26,7 @@ export interface PretrainConfig {
   template: string
 }
 
-export const DEFAULT_PRETRAIN: PretrainConfig = { seed: 0, hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, bpeVocab: 700, steps: 600, lr: 3e-3, batchSize: 16, seqLen: 128, formatWarmup: 200, template: 'r1' }
+export const DEFAULT_PRETRAIN: PretrainConfig = { seed: 0, hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, bpeVocab: 700, steps: 600, lr: 3e-3, batchSize: 16, seqLen: 128, formatWarmup: 60, template: 'r1' }
 
 /** Format warm-up texts: the colour-card toy questions with right answers, in the template's format. */
 export function formatWarmupTexts(n: number, template: string, seed: number): string[] {
@@ -43,13 +42,9 @@ export function formatWarmupTexts(n: number, template: string, seed: number): st
  */
 export async function pretrainBase(corpus: string[], out: string, c: PretrainConfig, onStep?: (s: number, loss: number) => void): Promise<number[]> {
   const warm = formatWarmupTexts(c.formatWarmup, c.template, c.seed)
-  const bpe = trainBpe([...corpus, ...warm], { vocabSize: c.bpeVocab, specialTokens: Object.values(SPECIAL_TOKENS) })
-  mkdirSync(out, { recursive: true })
-  writeFileAtomic(join(out, 'tokenizer.json'), JSON.stringify(tokenizerJson(bpe)))
-  writeFileAtomic(join(out, 'tokenizer_config.json'), JSON.stringify(tokenizerConfigJson(bpe), null, 2))
-  const eos = bpe.specialTokens.find((t) => t.content === SPECIAL_TOKENS.eos)!.id
-  const pad = bpe.specialTokens.find((t) => t.content === SPECIAL_TOKENS.pad)!.id
-  const config = newConfig({ arch: 'llama', hidden: c.hidden, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, intermediate: c.intermediate, vocab: Object.keys(bpe.vocab).length + bpe.specialTokens.length, eos: [eos], pad, maxPositions: 1024 })
+  const tok0 = saveTrainedTokenizer(out, [...corpus, ...warm], c.bpeVocab)
+  const eos = tok0.eos
+  const config = newConfig({ arch: 'llama', hidden: c.hidden, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, intermediate: c.intermediate, vocab: tok0.size, eos: [eos], pad: tok0.pad, maxPositions: 1024 })
   saveModel(out, config, initWeights(config, c.seed))
   const tok = loadModel(out).tokenizer!
   // Corpus sentences packed into sequences of about seqLen tokens; warm-up examples each on their own.

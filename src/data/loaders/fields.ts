@@ -91,3 +91,11 @@ export function sameText(a: string, b: string): boolean {
   const f = (s: string) => s.replace(/\s+/g, ' ').trim().toLowerCase()
   return f(a) === f(b)
 }
+
+/** The answer text, when a layout gives one, must be the text of the option the letter names. */
+export function checkAnswerText(o: Record<string, unknown>, options: Record<string, string>, letter: string, loc: Location): void {
+  const text = optStr(o, 'answer', loc)
+  if (text !== undefined && options[letter] !== undefined && !sameText(text, options[letter])) {
+    throw new DataError(loc, 'answer', `answer text ${JSON.stringify(text)} is not option ${letter} (${JSON.stringify(options[letter])})`)
+  }
+}

@@ -1,6 +1,6 @@
 import { DataError } from '../errors.js'
 import type { Loader } from './types.js'
-import { asObject, hasKeys, nonEmpty, optionsObject, optStr, sameText, str } from './fields.js'
+import { asObject, hasKeys, nonEmpty, optionsObject, optStr, str, checkAnswerText } from './fields.js'
 import { positionalId } from './naming.js'
 
 /**
@@ -16,11 +16,7 @@ export const huatuoLoader: Loader = {
     const o = asObject(value, loc)
     const options = optionsObject(o, 'options', loc)
     const answer = str(o, 'answer_idx', loc).trim().toUpperCase()
-    const text = optStr(o, 'answer', loc)
-    // The answer text must name the same option as the letter: a disagreement means a broken record.
-    if (text !== undefined && options[answer] !== undefined && !sameText(text, options[answer])) {
-      throw new DataError(loc, 'answer', `answer text ${JSON.stringify(text)} is not option ${answer} (${JSON.stringify(options[answer])})`)
-    }
+    checkAnswerText(o, options, answer, loc)
     return { id: positionalId(loc), question: nonEmpty(str(o, 'question', loc), 'question', loc).trim(), options, answer, meta: {} }
   },
 }

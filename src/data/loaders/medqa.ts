@@ -1,6 +1,6 @@
 import { DataError } from '../errors.js'
 import type { Loader } from './types.js'
-import { asObject, hasKeys, nonEmpty, optionsObject, optStr, sameText, str } from './fields.js'
+import { asObject, hasKeys, nonEmpty, optionsObject, optStr, str, checkAnswerText } from './fields.js'
 import { positionalId } from './naming.js'
 
 /** The original MedQA (USMLE) JSONL: question, options {A..D|E}, answer_idx, answer, meta_info (step1 / step2&3). */
@@ -14,10 +14,7 @@ export const medqaLoader: Loader = {
     const o = asObject(value, loc)
     const options = optionsObject(o, 'options', loc)
     const answer = str(o, 'answer_idx', loc).trim().toUpperCase()
-    const text = optStr(o, 'answer', loc)
-    if (text !== undefined && options[answer] !== undefined && !sameText(text, options[answer])) {
-      throw new DataError(loc, 'answer', `answer text ${JSON.stringify(text)} is not option ${answer} (${JSON.stringify(options[answer])})`)
-    }
+    checkAnswerText(o, options, answer, loc)
     const meta: Record<string, unknown> = {}
     const step = optStr(o, 'meta_info', loc)
     if (step !== undefined) meta.meta_info = step
