@@ -1,45 +1,27 @@
-import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { Command } from 'commander'
-import { importFiles } from '../data/import.js'
-import { dedupeRecords } from '../data/dedupe.js'
-import { writeRecords } from '../data/jsonl.js'
-import { computeStats, statsChartSpec } from '../data/stats.js'
-import { writeFileAtomic } from '../util/atomic.js'
-import { info } from './util.js'
-
-/** The six benchmarks of the AlphaMed paper, as bundled in ../shared/data. */
-const BUNDLED = [
-  'medqa/medqa_input.jsonl',
-  'medmcqa/medmcqa_input.jsonl',
-  'pubmedqa/ori_pqal.json',
-  'mmlu_pro/MMLU-Pro_Medical_test.json',
-  'gpqa/GPQA_Medical_test.json',
-  'medxpertqa/MedXpertQA_test.jsonl',
-]
+import { demoDefaults, runDemo } from '../demo/pipeline.js'
+import { info, intOption } from './util.js'
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('the end-to-end demo on bundled data (for now: import the six benchmarks, dedupe, statistics and chart)')
-    .option('--data-dir <dir>', 'where the bundled data lives', resolve(import.meta.dirname, '..', '..', '..', 'shared', 'data'))
+    .description('the whole pipeline on the clinical testbed: world → base model → difficulty → balanced subset → GRPO → evaluation → report')
     .option('--out <dir>', 'run directory (default: runs/demo-<time>)')
-    .action(async (flags: { dataDir: string; out?: string }) => {
+    .option('--seed <n>', 'seed of the world and the run', intOption('--seed'), 0)
+    .option('--steps <n>', 'GRPO steps', intOption('--steps'), 30)
+    .option('--per-level <n>', 'questions per difficulty level in the training subset', intOption('--per-level'), 24)
+    .option('-k, --k <n>', 'samples per question for the difficulty levels', intOption('-k'), 4)
+    .option('--real-limit <n>', 'items of each real benchmark scored', intOption('--real-limit'), 10)
+    .option('--max-new-tokens <n>', 'tokens per completion', intOption('--max-new-tokens'), 40)
+    .action(async (f: { out?: string; seed: number; steps: number; perLevel: number; k: number; realLimit: number; maxNewTokens: number }) => {
+      const out = resolve(f.out ?? join('runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`))
       const t0 = Date.now()
-      const out = flags.out ?? join('runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`)
-      mkdirSync(out, { recursive: true })
-      const r = await importFiles(BUNDLED.map((f) => join(flags.dataDir, f)))
-      for (const f of r.files) info(`imported ${f.imported} ${f.source} (${f.split}) from ${f.file}`)
-      const d = dedupeRecords(r.records)
-      info(`dedupe: ${d.removed} duplicate(s) removed (${d.groups.length} group(s))`)
-      writeRecords(join(out, 'benchmarks.jsonl'), d.records)
-      const stats = computeStats(d.records)
-      writeFileAtomic(join(out, 'stats.json'), `${JSON.stringify(stats, null, 2)}\n`)
-      const { renderVegaLite } = await import('../report/charts.js')
-      const chart = await renderVegaLite(statsChartSpec(d.records, stats))
-      writeFileAtomic(join(out, 'stats.png'), chart.png)
-      writeFileAtomic(join(out, 'stats.svg'), chart.svg)
-      writeFileAtomic(join(out, 'summary.json'), `${JSON.stringify({ questions: d.records.length, by_source: Object.fromEntries(Object.entries(stats.by_source).map(([k, v]) => [k, v.count])), wall_seconds: (Date.now() - t0) / 1000 }, null, 2)}\n`)
-      info(`${d.records.length} questions from six benchmarks in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-      process.stdout.write(`${resolve(out)}\n`)
+      const o = { ...demoDefaults(out, (m: string) => info(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`)), seed: f.seed, steps: f.steps, perLevel: f.perLevel, k: f.k, realLimit: f.realLimit, maxNewTokens: f.maxNewTokens }
+      const s = (await runDemo(o)) as { heldout: { base_accuracy: number; trained_accuracy: number; diff_ci95: [number, number] }; reasoning: { mentions_intermediate_start: number; mentions_intermediate_end: number }; wall_seconds: number }
+      const pct = (x: number) => `${(100 * x).toFixed(1)}%`
+      info(`held-out two-hop accuracy: base ${pct(s.heldout.base_accuracy)} → trained ${pct(s.heldout.trained_accuracy)} (difference 95% CI [${pct(s.heldout.diff_ci95[0])}, ${pct(s.heldout.diff_ci95[1])}]; chance is 25%)`)
+      info(`reasoning that names the disease before answering: ${pct(s.reasoning.mentions_intermediate_start)} → ${pct(s.reasoning.mentions_intermediate_end)}`)
+      info(`report: ${join(out, 'report', 'index.html')}; ${s.wall_seconds.toFixed(0)} s in all`)
+      process.stdout.write(`${out}\n`)
     })
 }

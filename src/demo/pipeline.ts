@@ -4,7 +4,7 @@ import { EmbeddedBackend } from '../backends/embedded.js'
 import { writeRecords } from '../data/jsonl.js'
 import type { QARecord } from '../data/record.js'
 import { estimateDifficulty } from '../difficulty/levels.js'
-import { balancedSubset } from '../difficulty/subsets.js'
+import { balancedSubset, subsetManifest } from '../difficulty/subsets.js'
 import { runEval, type EvalResults } from '../eval/runner.js'
 import { DEFAULT_BENCHMARKS, defaultDataDir, resolveSuites } from '../eval/suites.js'
 import { compareRuns, readPredictions } from '../eval/tables.js'
@@ -91,6 +91,8 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
   writeRecords(join(o.out, 'levels.jsonl'), leveled)
   const sub = balancedSubset(leveled, { perLevel: o.perLevel, levels: Array.from({ length: o.k + 1 }, (_, i) => i + 1), seed: o.seed })
   writeRecords(join(o.out, 'subset.jsonl'), sub.records)
+  const subsetOpts = { perLevel: o.perLevel, levels: Array.from({ length: o.k + 1 }, (_, i) => i + 1), seed: o.seed }
+  writeFileAtomic(join(o.out, 'subset.manifest.json'), `${JSON.stringify(await subsetManifest([join(o.out, 'levels.jsonl')], subsetOpts, sub.report, sub.records.length), null, 2)}\n`)
   log(`difficulty: ${JSON.stringify(sub.report.counts)}; subset of ${sub.records.length}${sub.report.short.length ? ` (short levels: ${sub.report.short.map((s) => `L${s.level}`).join(', ')})` : ''}`)
 
   // GRPO.
