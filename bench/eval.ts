@@ -21,7 +21,7 @@ export const evalBench: BenchSection = {
       saveTrainedTokenizer(dir, lines, 2000)
       const config = newConfig({ arch: 'llama', hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, vocab: 2005, maxPositions: 2048 })
       saveModel(dir, config, initWeights(config, 0))
-      const inner = new EmbeddedBackend(loadModel(dir), { maxBatch: 64 })
+      const inner = new EmbeddedBackend(loadModel(dir), { maxBatch: 32 })
       let genSeconds = 0
       const timed: Backend = {
         kind: inner.kind,
@@ -35,7 +35,7 @@ export const evalBench: BenchSection = {
         close: () => inner.close(),
       }
       const t0 = performance.now()
-      const res = await runEval(timed, { suites: resolveSuites(['medqa']), template: 'boxed', maxNewTokens: 16, batchSize: 64, out: join(dir, 'out') })
+      const res = await runEval(timed, { suites: resolveSuites(['medqa']), template: 'boxed', maxNewTokens: 16, batchSize: 32, out: join(dir, 'out') })
       const wall = (performance.now() - t0) / 1000
       await timed.close()
       return {

@@ -101,6 +101,8 @@ export interface GeneratorOptions {
   capacityStep?: number
   /** Called with the number of tokens generated so far (all rows). */
   onTokens?: (n: number) => void
+  /** Prompt tokens prefilled together at most (prompts are chunked to stay under it). */
+  prefillTokens?: number
 }
 
 /**
@@ -119,7 +121,7 @@ export class Generator {
   constructor(model: CausalLM, tokenizer: TextTokenizer | null, opts: GeneratorOptions = {}) {
     this.model = model
     this.tokenizer = tokenizer
-    this.opts = { eosIds: opts.eosIds ?? model.config.eos_token_id, maxBatch: opts.maxBatch ?? 64, capacityStep: opts.capacityStep ?? 64, onTokens: opts.onTokens }
+    this.opts = { eosIds: opts.eosIds ?? model.config.eos_token_id, maxBatch: opts.maxBatch ?? 64, capacityStep: opts.capacityStep ?? 64, prefillTokens: opts.prefillTokens ?? 8192, onTokens: opts.onTokens }
   }
 
   async generate(requests: readonly GenRequest[], onEvent?: (e: GenEvent) => void): Promise<GenOutput[][]> {
@@ -202,12 +204,25 @@ export class Generator {
     const pmask = new Float32Array(bp * t * t)
     for (let b = 0; b < bp; b++) for (let q = 0; q < t; q++) for (let s = 0; s < t; s++) pmask[(b * t + q) * t + s] = s <= q && valid[b]![s] ? 0 : -1e9
     const tPre = performance.now()
-    const pre = await this.model.prefill({
-      ids: Tensor.i64(ids.flat(), [bp, t]),
-      cos: new Tensor('float32', rope.cos, rope.shape),
-      sin: new Tensor('float32', rope.sin, rope.shape),
-      mask: new Tensor('float32', pmask, [bp, 1, t, t]),
-    })
+    // Prefill in chunks of about `prefillTokens` tokens: attention scores grow with B·T², and long prompts
+    // in a large batch would otherwise need gigabytes at once.
+    const chunk = Math.max(1, Math.floor(this.opts.prefillTokens / t))
+    const logitsRows: Float32Array[] = []
+    const kvRows: { k: Float32Array; v: Float32Array }[][] = [] // [prompt][layer]
+    for (let s0 = 0; s0 < bp; s0 += chunk) {
+      const cb = Math.min(chunk, bp - s0)
+      const part = await this.model.prefill({
+        ids: Tensor.i64(ids.slice(s0, s0 + cb).flat(), [cb, t]),
+        cos: new Tensor('float32', rope.cos.subarray(s0 * t * c.head_dim, (s0 + cb) * t * c.head_dim), [cb, 1, t, c.head_dim]),
+        sin: new Tensor('float32', rope.sin.subarray(s0 * t * c.head_dim, (s0 + cb) * t * c.head_dim), [cb, 1, t, c.head_dim]),
+        mask: new Tensor('float32', pmask.subarray(s0 * t * t, (s0 + cb) * t * t), [cb, 1, t, t]),
+      })
+      const per = c.num_key_value_heads * t * c.head_dim
+      for (let i = 0; i < cb; i++) {
+        logitsRows.push((part.logits.data as Float32Array).slice(i * vocab, (i + 1) * vocab))
+        kvRows.push(part.kv.map((x) => ({ k: (x.k.data as Float32Array).slice(i * per, (i + 1) * per), v: (x.v.data as Float32Array).slice(i * per, (i + 1) * per) })))
+      }
+    }
     this.stats.prefillMs += performance.now() - tPre
     this.stats.prefillTokens += bp * t
     // Rows: n per prompt, each with its own generator.
@@ -232,7 +247,7 @@ export class Generator {
         })
       }
     })
-    for (const r of rows) this.sample(r, pre.logits.data.subarray(r.prompt * vocab, (r.prompt + 1) * vocab) as Float32Array, onEvent)
+    for (const r of rows) this.sample(r, logitsRows[r.prompt]!, onEvent)
     this.opts.onTokens?.(this.generated)
     const maxNew = Math.max(...reqs.map((r) => r.params.maxNewTokens))
     const step = this.opts.capacityStep
@@ -250,8 +265,8 @@ export class Generator {
       if (!r) return
       for (let l = 0; l < c.num_hidden_layers; l++) {
         for (const kind of ['k', 'v'] as const) {
-          const src = pre.kv[l]![kind].data as Float32Array
-          for (let h = 0; h < hkv; h++) cache[l]![kind].set(src.subarray((r.prompt * hkv + h) * t * hd, ((r.prompt * hkv + h) * t + t) * hd), (b * hkv + h) * slot)
+          const src = kvRows[r.prompt]![l]![kind]
+          for (let h = 0; h < hkv; h++) cache[l]![kind].set(src.subarray(h * t * hd, (h * t + t) * hd), (b * hkv + h) * slot)
         }
       }
     })

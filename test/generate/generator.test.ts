@@ -87,6 +87,14 @@ describe('batched generation with a KV cache', () => {
     assert.ok(byString.tokenIds.length <= 8)
   })
 
+  it('prefill in chunks (long prompts in large batches) gives the same completions', async () => {
+    const tok = m.tokenizer!
+    const reqs = ['Fever and rash.', 'A 60-year-old man with chest pain and sweating for two hours.', 'Which drug?'].map((p, i) => ({ prompt: tok.encode(p), params: P({ maxNewTokens: 8, temperature: 0, seed: i }) }))
+    const whole = await gen.generate(reqs)
+    const chunked = await new Generator(m.model, m.tokenizer, { capacityStep: 16, prefillTokens: 1 }).generate(reqs)
+    assert.deepEqual(chunked.map((x) => x[0]!.tokenIds), whole.map((x) => x[0]!.tokenIds))
+  })
+
   it('rows that finish early leave the others unchanged (compaction)', async () => {
     const tok = m.tokenizer!
     const reqs = Array.from({ length: 6 }, (_, i) => ({ prompt: tok.encode(`Case ${i}: a patient`), params: P({ maxNewTokens: 3 + 4 * i, temperature: 0.8, seed: i }) }))
