@@ -52,7 +52,22 @@ export class Program {
   }
 
   /** Runs with every input the outputs need; a missing or mis-shaped feed is an error naming it. */
+  private active = 0
+  private releasing: Promise<void> | null = null
+  private releaseWhenIdle = false
+
   async run(feeds: Record<string, Tensor>, only?: string[]): Promise<Record<string, Tensor>> {
+    if (this.releasing) throw new Error('run on a released program')
+    this.active++
+    try {
+      return await this.runNow(feeds, only)
+    } finally {
+      this.active--
+      if (this.active === 0 && this.releaseWhenIdle) void this.release()
+    }
+  }
+
+  private async runNow(feeds: Record<string, Tensor>, only?: string[]): Promise<Record<string, Tensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {}
     for (const i of this.inputs) {
       const t = feeds[i.sym.name]
@@ -69,23 +84,49 @@ export class Program {
     return out
   }
 
+  /** Frees the session (after any run in flight finishes). */
   async release(): Promise<void> {
-    await this.session.release()
+    if (this.active > 0) {
+      this.releaseWhenIdle = true
+      return
+    }
+    this.releasing ??= this.session.release()
+    await this.releasing
   }
 }
 
-/** Compiled programs by key (a batch shape and a kind), compiled once on first use. */
+/**
+ * Compiled programs by key (a batch shape and a kind), compiled on first use. Each onnxruntime session
+ * keeps its own memory arena, so the cache holds at most `limit` programs and releases the least recently
+ * used one beyond that (shapes vary from batch to batch in generation and evaluation).
+ */
 export class ProgramCache {
   private readonly programs = new Map<string, Promise<Program>>()
 
+  constructor(private readonly limit = 12) {}
+
   get(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
     let p = this.programs.get(key)
-    if (!p) {
-      const { g, outputs } = build()
-      p = Program.compile(g, outputs)
+    if (p) {
+      // Most recently used last.
+      this.programs.delete(key)
       this.programs.set(key, p)
+      return p
+    }
+    const { g, outputs } = build()
+    p = Program.compile(g, outputs)
+    this.programs.set(key, p)
+    while (this.programs.size > this.limit) {
+      const [oldKey, old] = this.programs.entries().next().value as [string, Promise<Program>]
+      this.programs.delete(oldKey)
+      // Released once any run in flight on it has finished (runs are awaited by their callers first).
+      void old.then((x) => x.release()).catch(() => {})
     }
     return p
+  }
+
+  get size(): number {
+    return this.programs.size
   }
 
   async releaseAll(): Promise<void> {

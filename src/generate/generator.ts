@@ -194,8 +194,9 @@ export class Generator {
       const bad = r.prompt.find((t) => !(t >= 0 && t < vocab))
       if (bad !== undefined) throw new Error(`request ${start + k}: token id ${bad} is outside the vocabulary (${vocab})`)
     }
-    // Prefill every prompt once, left-padded to the longest.
-    const t = Math.max(...reqs.map((r) => r.prompt.length))
+    // Prefill every prompt once, left-padded to the longest rounded up to a multiple of 32 (fewer
+    // distinct shapes, so fewer compiled programs).
+    const t = Math.ceil(Math.max(...reqs.map((r) => r.prompt.length)) / 32) * 32
     const bp = reqs.length
     const ids = reqs.map((r) => [...new Array<number>(t - r.prompt.length).fill(0), ...r.prompt])
     const valid = reqs.map((r) => ids[0]!.map((_, j) => j >= t - r.prompt.length))
