@@ -6,7 +6,7 @@ import { importFiles } from '../data/import.js'
 import { optionEntries } from '../data/record.js'
 import { SPECIAL_TOKENS, saveTrainedTokenizer } from '../model/bpe.js'
 import { parameterCount } from '../model/config.js'
-import { initWeights, loadModel, modelInfo, newConfig, saveModel } from '../model/files.js'
+import { initWeights, loadModel, modelInfo, newConfig, saveModel, type InitOptions } from '../model/files.js'
 import type { StorageDType } from '../model/safetensors.js'
 import { TextTokenizer } from '../model/tokenizer.js'
 import { info, intOption } from './util.js'
@@ -29,15 +29,8 @@ async function trainingTexts(files: string[]): Promise<string[]> {
   return out
 }
 
-interface InitFlags {
-  arch: 'llama' | 'qwen2'
-  hidden: number
-  layers: number
-  heads: number
-  kvHeads?: number
-  intermediate?: number
-  headDim?: number
-  vocab?: number
+/** The flags of `model init`: the model's shape as InitOptions has it, plus the files to write. */
+interface InitFlags extends Pick<InitOptions, 'arch' | 'hidden' | 'layers' | 'heads' | 'kvHeads' | 'intermediate' | 'headDim' | 'vocab'> {
   tokenizerText?: string[]
   tokenizer?: string
   tie?: boolean
