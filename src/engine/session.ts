@@ -103,7 +103,7 @@ export class Program {
 export class ProgramCache {
   private readonly programs = new Map<string, Promise<Program>>()
 
-  constructor(private readonly limit = 12) {}
+  constructor(private readonly limit = 6) {}
 
   get(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
     let p = this.programs.get(key)
