@@ -13,10 +13,11 @@ export function demoCommand(): Command {
     .option('-k, --k <n>', 'samples per question for the difficulty levels', intOption('-k'), 4)
     .option('--real-limit <n>', 'items of each real benchmark scored', intOption('--real-limit'), 10)
     .option('--max-new-tokens <n>', 'tokens per completion', intOption('--max-new-tokens'), 40)
-    .action(async (f: { out?: string; seed: number; steps: number; perLevel: number; k: number; realLimit: number; maxNewTokens: number }) => {
+    .option('--reward <name>', 'GRPO reward: binary (AlphaMed) or format_correct (Med-RLVR)', 'binary')
+    .action(async (f: { out?: string; seed: number; steps: number; perLevel: number; k: number; realLimit: number; maxNewTokens: number; reward: string }) => {
       const out = resolve(f.out ?? join('runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`))
       const t0 = Date.now()
-      const o = { ...demoDefaults(out, (m: string) => info(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`)), seed: f.seed, steps: f.steps, perLevel: f.perLevel, k: f.k, realLimit: f.realLimit, maxNewTokens: f.maxNewTokens }
+      const o = { ...demoDefaults(out, (m: string) => info(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`)), seed: f.seed, steps: f.steps, perLevel: f.perLevel, k: f.k, realLimit: f.realLimit, maxNewTokens: f.maxNewTokens, reward: f.reward }
       const s = (await runDemo(o)) as { heldout: { base_accuracy: number; trained_accuracy: number; diff_ci95: [number, number] }; reasoning: { mentions_intermediate_start: number; mentions_intermediate_end: number }; wall_seconds: number }
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`
       info(`held-out two-hop accuracy: base ${pct(s.heldout.base_accuracy)} → trained ${pct(s.heldout.trained_accuracy)} (difference 95% CI [${pct(s.heldout.diff_ci95[0])}, ${pct(s.heldout.diff_ci95[1])}]; chance is 25%)`)

@@ -29,6 +29,8 @@ export interface DemoOptions {
   /** Items of each real benchmark scored (a sample). */
   realLimit: number
   maxNewTokens: number
+  /** Reward of the GRPO run: binary (AlphaMed) or format_correct (Med-RLVR, punishes broken formats). */
+  reward: string
   pretrain: PretrainConfig
   /** Directory of a committed base checkpoint (used when its pretraining config matches). */
   baseDir: string
@@ -38,7 +40,7 @@ export interface DemoOptions {
 export const DEMO_BASE = resolve(import.meta.dirname, '..', '..', 'assets', 'demo-base')
 
 export function demoDefaults(out: string, log: (m: string) => void): DemoOptions {
-  return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 40, pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
+  return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 40, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
 }
 
 function pretrainKey(c: PretrainConfig, corpus: string[]): string {
@@ -103,7 +105,7 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
     seed: o.seed,
     total_steps: o.steps,
     model: { path: base },
-    data: { files: [join(o.out, 'subset.jsonl')], template: 'r1', reward: 'binary' },
+    data: { files: [join(o.out, 'subset.jsonl')], template: 'r1', reward: o.reward },
     rollout: { train_batch_size: 16, num_generations: 8, max_new_tokens: o.maxNewTokens },
     actor: { learning_rate: 3e-4, micro_batch_size: 64 },
     trainer: { save_steps: 0, log_samples: 6 },
