@@ -197,10 +197,6 @@ function endsInQuestion(tail: string): boolean {
   return false
 }
 
-interface Found {
-  at: number
-  reading: Exclude<Reading, null>
-}
 
 /** Where a statement starts, and how to read it (done lazily: only the winning end is usually read). */
 interface Candidate {

@@ -1,6 +1,5 @@
-import { DataError } from '../errors.js'
 import type { Loader } from './types.js'
-import { asObject, hasKeys, nonEmpty, optionsObject, optStr, str, checkAnswerText } from './fields.js'
+import { asObject, hasKeys, nonEmpty, optionsObject, str, checkAnswerText } from './fields.js'
 import { positionalId } from './naming.js'
 
 /**

@@ -1,4 +1,3 @@
-import { DataError } from '../errors.js'
 import type { Loader } from './types.js'
 import { asObject, hasKeys, nonEmpty, optionsObject, optStr, str, checkAnswerText } from './fields.js'
 import { positionalId } from './naming.js'
