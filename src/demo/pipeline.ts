@@ -91,9 +91,9 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
   const baseBackend = EmbeddedBackend.fromDir(base)
   const leveled = await estimateDifficulty(baseBackend, trainQ, { k: o.k, template: 'r1', maxNewTokens: o.maxNewTokens, seed: o.seed, batchSize: 48, out: join(o.out, 'levels.progress.jsonl') })
   writeRecords(join(o.out, 'levels.jsonl'), leveled)
-  const sub = balancedSubset(leveled, { perLevel: o.perLevel, levels: Array.from({ length: o.k + 1 }, (_, i) => i + 1), seed: o.seed })
-  writeRecords(join(o.out, 'subset.jsonl'), sub.records)
   const subsetOpts = { perLevel: o.perLevel, levels: Array.from({ length: o.k + 1 }, (_, i) => i + 1), seed: o.seed }
+  const sub = balancedSubset(leveled, subsetOpts)
+  writeRecords(join(o.out, 'subset.jsonl'), sub.records)
   writeFileAtomic(join(o.out, 'subset.manifest.json'), `${JSON.stringify(await subsetManifest([join(o.out, 'levels.jsonl')], subsetOpts, sub.report, sub.records.length), null, 2)}\n`)
   log(`difficulty: ${JSON.stringify(sub.report.counts)}; subset of ${sub.records.length}${sub.report.short.length ? ` (short levels: ${sub.report.short.map((s) => `L${s.level}`).join(', ')})` : ''}`)
 

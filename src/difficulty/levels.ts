@@ -3,6 +3,7 @@ import type { QARecord } from '../data/record.js'
 import { extractAnswer, isCorrect, type ExtractMode } from '../reward/extract.js'
 import { getTemplate, renderPrompt } from '../reward/templates.js'
 import { JsonlLog } from '../util/jsonl-log.js'
+import { hashString32 } from '../util/rng.js'
 
 /** What a difficulty pass stores per question in meta.difficulty. */
 export interface DifficultyMeta {
@@ -62,7 +63,7 @@ export async function estimateDifficulty(backend: Backend, records: readonly QAR
       const reqs: BackendRequest[] = batch.map((r) => {
         const p = renderPrompt(r, template)
         // The seed is the question's, not its position's: adding questions changes nothing already done.
-        const params = { maxNewTokens: o.maxNewTokens ?? 512, temperature, n: o.k, seed: seed ^ hashId(r.id) }
+        const params = { maxNewTokens: o.maxNewTokens ?? 512, temperature, n: o.k, seed: seed ^ hashString32(r.id) }
         return o.chat ? { messages: template.messages(p.record), params } : { prompt: p.text, params }
       })
       const out = await backend.generate(reqs)
@@ -85,14 +86,6 @@ export async function estimateDifficulty(backend: Backend, records: readonly QAR
   })
 }
 
-function hashId(id: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < id.length; i++) {
-    h ^= id.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return h >>> 0
-}
 
 /** Level histogram by source, and question length (characters) by level: the summary of a pass. */
 export function difficultySummary(records: readonly QARecord[]): { by_source: Record<string, Record<string, number>>; length_by_level: Record<string, { n: number; mean_chars: number }> } {

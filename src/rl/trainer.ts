@@ -246,7 +246,6 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
       seq.responseMask.push(Array.from({ length: T }, (_, t) => (t >= r.prompt.length - 1 && t < len ? 1 : 0)))
     }
     const micro = cfg.actor.micro_batch_size
-    const slice = <T>(xs: T[], a: number, b: number) => xs.slice(a, b)
     const sub = (idx: number[]): SeqBatch => ({ ids: idx.map((i) => seq.ids[i]!), attention: idx.map((i) => seq.attention[i]!), targets: idx.map((i) => seq.targets[i]!), responseMask: idx.map((i) => seq.responseMask[i]!) })
     const rowsIdx = rows.map((_, i) => i)
     const toRows = (flat: Float32Array, count: number) => Array.from({ length: count }, (_, i) => Array.from(flat.subarray(i * T, (i + 1) * T)))
@@ -257,7 +256,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     if (cfg.actor.recompute_old_log_probs || actor.valueHead) {
       await timed('old_log_probs', async () => {
         for (let s = 0; s < rows.length; s += micro) {
-          const idx = slice(rowsIdx, s, s + micro)
+          const idx = rowsIdx.slice(s, s + micro)
           const r = await actor.score(sub(idx))
           oldLogProbs.push(...toRows(r.logProbs, idx.length))
           if (r.values) (values ??= []).push(...toRows(r.values, idx.length))
@@ -272,7 +271,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
       await timed('reference', async () => {
         refLogProbs = []
         for (let s = 0; s < rows.length; s += micro) {
-          const b = sub(slice(rowsIdx, s, s + micro))
+          const b = sub(rowsIdx.slice(s, s + micro))
           const lp = await ref.tokenLogProbs({ ids: b.ids, attention: b.attention, targets: b.targets })
           refLogProbs.push(...toRows(lp.data as Float32Array, b.ids.length))
         }
@@ -330,11 +329,12 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
 
     // 6. Metrics.
     const rewards = rows.map((r) => r.reward.reward)
+    const rewardMean = mean(rewards)
     const diverse = (g: Rollout[]) => new Set(g.map((r) => r.reward.reward)).size > 1
     const respLens = rows.map((r) => r.out.tokenIds.length)
     const data: Record<string, number> = {
-      'reward/mean': mean(rewards),
-      'reward/std': Math.sqrt(mean(rewards.map((x) => (x - mean(rewards)) ** 2))),
+      'reward/mean': rewardMean,
+      'reward/std': Math.sqrt(mean(rewards.map((x) => (x - rewardMean) ** 2))),
       'accuracy/mean': mean(rows.map((r) => (r.reward.correct ? 1 : 0))),
       'format/valid_rate': mean(rows.map((r) => (r.reward.formatValid ? 1 : 0))),
       'rollout/effective_ratio': mean(allGroups.map((g) => (diverse(g) ? 1 : 0))),
