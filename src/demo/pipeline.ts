@@ -14,7 +14,6 @@ import { writeReport } from '../report/report.js'
 import { DEFAULT_PRETRAIN, pretrainBase, type PretrainConfig } from '../synth/pretrain.js'
 import { makeQuestions } from '../synth/questions.js'
 import { makeCorpus, makeWorld } from '../synth/world.js'
-import { WARMUP_QUESTIONS, warmupQuestions, type WarmupRecord } from '../synth/warmup.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { sha256Hex } from '../util/hash.js'
 
@@ -44,8 +43,8 @@ export function demoDefaults(out: string, log: (m: string) => void): DemoOptions
   return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 40, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
 }
 
-function pretrainKey(c: PretrainConfig, corpus: string[], warmup: readonly WarmupRecord[]): string {
-  return sha256Hex(JSON.stringify(c) + corpus.join('\n') + JSON.stringify(warmup)).slice(0, 16)
+function pretrainKey(c: PretrainConfig, corpus: string[]): string {
+  return sha256Hex(JSON.stringify(c) + corpus.join('\n')).slice(0, 16)
 }
 
 /** Share of an eval's predictions (of questions with an intermediate fact) that name it before answering. */
@@ -65,25 +64,23 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
   mkdirSync(o.out, { recursive: true })
   const world = makeWorld(o.seed)
   const corpus = makeCorpus(world, o.seed)
-  const warmup = warmupQuestions(world, WARMUP_QUESTIONS, o.seed)
   const { train: trainQ, test: testQ } = makeQuestions(world, o.seed)
   const data = join(o.out, 'testbed')
   mkdirSync(data, { recursive: true })
   writeFileAtomic(join(data, 'world.json'), JSON.stringify(world, null, 2))
   writeFileAtomic(join(data, 'corpus.txt'), `${corpus.join('\n')}\n`)
-  writeRecords(join(data, 'warmup.jsonl'), warmup)
   writeRecords(join(data, 'train.jsonl'), trainQ)
   writeRecords(join(data, 'test.jsonl'), testQ)
   log(`testbed: ${world.diseases.length} diseases, ${corpus.length} corpus statements, ${trainQ.length} train and ${testQ.length} held-out questions`)
 
   // Base model: the committed one when it was made from this corpus and config, else pretrain now.
-  const key = pretrainKey(o.pretrain, corpus, warmup)
+  const key = pretrainKey(o.pretrain, corpus)
   let base = o.baseDir
   const keyFile = join(o.baseDir, 'pretrain.key')
   if (!existsSync(keyFile) || readFileSync(keyFile, 'utf8').trim() !== key) {
     base = join(o.out, 'base')
     log(`pretraining the base model (${o.pretrain.steps} steps)…`)
-    const losses = await pretrainBase(corpus, warmup, base, o.pretrain, (s, l) => {
+    const losses = await pretrainBase(corpus, base, o.pretrain, (s, l) => {
       if ((s + 1) % 100 === 0) log(`  pretrain step ${s + 1}: loss ${l.toFixed(3)}`)
     })
     writeFileAtomic(join(base, 'pretrain.key'), `${key}\n`)

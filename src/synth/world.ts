@@ -19,8 +19,8 @@ export const FINDINGS = [
   'headache', 'blurred vision', 'chest pain', 'leg swelling', 'muscle weakness', 'abdominal pain', 'tremor', 'hair loss', 'dry skin', 'palpitations',
   'high glucose', 'low sodium', 'high potassium', 'anemia', 'protein in the urine', 'bone pain', 'confusion', 'light sensitivity', 'wheezing', 'itching',
 ]
-export const ORGANS = ['kidney', 'liver', 'lung', 'heart', 'skin', 'brain', 'blood', 'bone']
-export const MECHANISMS = ['autoimmune', 'infectious', 'genetic', 'toxic', 'metabolic', 'vascular']
+const ORGANS = ['kidney', 'liver', 'lung', 'heart', 'skin', 'brain', 'blood', 'bone']
+const MECHANISMS = ['autoimmune', 'infectious', 'genetic', 'toxic', 'metabolic', 'vascular']
 const ONSETS = ['ka', 'vo', 'tel', 'dru', 'mor', 'zan', 'pel', 'ris', 'quo', 'bel', 'fen', 'gor', 'lum', 'nex', 'sab', 'tov']
 const CODAS = ['rin', 'mar', 'sel', 'dox', 'lan', 'vet', 'mir', 'tax', 'nol', 'por']
 const KINDS = ['syndrome', 'disease', 'fever', 'palsy']
@@ -68,33 +68,29 @@ function list(xs: readonly string[]): string {
   return `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`
 }
 
-/** Paragraphs per disease in the demo's corpus (the committed base model was pretrained on it). */
-export const CORPUS_REPEATS = 8
-
 /**
- * A textbook-like corpus: a paragraph a line, each about one disease, stating some of its facts (findings,
- * the disease a set of findings points to, organ, mechanism, first-line drug) in varied wordings and
- * order. Paragraphs keep to one disease as a textbook does; there are no questions and no reasoning chains.
+ * A textbook-like corpus: statements of the world's facts in varied wordings (findings of a disease, the
+ * disease a set of findings points to, its organ, mechanism and first-line drug). No questions, no
+ * reasoning chains.
  */
-export function makeCorpus(w: World, seed: number, repeats = CORPUS_REPEATS): string[] {
+export function makeCorpus(w: World, seed: number, repeats = 6): string[] {
   const rng = new Rng(seed)
   const out: string[] = []
   for (let k = 0; k < repeats; k++) {
-    for (const d of rng.shuffle(w.diseases)) {
+    for (const d of w.diseases) {
       const f = rng.shuffle(d.findings)
-      const g = rng.shuffle(d.findings)
       const forms = [
         `${d.name} presents with ${list(f)}.`,
-        `Typical findings of ${d.name} are ${list(g)}.`,
+        `Typical findings of ${d.name} are ${list(f)}.`,
         `A patient with ${list(f)} most likely has ${d.name}.`,
-        `${capitalize(list(g))} together suggest ${d.name}.`,
+        `${capitalize(list(f))} together suggest ${d.name}.`,
         `The first-line treatment of ${d.name} is ${d.treatment}.`,
         `${capitalize(d.treatment)} is the first-line drug for ${d.name}.`,
         `${d.name} is treated first with ${d.treatment}.`,
         `${d.name} affects the ${d.organ}.`,
         `${d.name} is a ${d.mechanism} disorder.`,
       ]
-      out.push(rng.shuffle(forms).slice(0, 5).join(' '))
+      out.push(...rng.shuffle(forms))
     }
   }
   return out
