@@ -1,23 +1,27 @@
 import { join, resolve } from 'node:path'
 import { Command } from 'commander'
 import { demoDefaults, runDemo } from '../demo/pipeline.js'
-import { info, intOption } from './util.js'
+import { floatOption, info, intOption } from './util.js'
 
 export function demoCommand(): Command {
+  const d = demoDefaults('', () => {})
   return new Command('demo')
     .description('the whole pipeline on the clinical testbed: world → base model → difficulty → balanced subset → GRPO → evaluation → report')
     .option('--out <dir>', 'run directory (default: runs/demo-<time>)')
     .option('--seed <n>', 'seed of the world and the run', intOption('--seed'), 0)
-    .option('--steps <n>', 'GRPO steps', intOption('--steps'), 30)
-    .option('--per-level <n>', 'questions per difficulty level in the training subset', intOption('--per-level'), 24)
-    .option('-k, --k <n>', 'samples per question for the difficulty levels', intOption('-k'), 4)
-    .option('--real-limit <n>', 'items of each real benchmark scored', intOption('--real-limit'), 10)
-    .option('--max-new-tokens <n>', 'tokens per completion', intOption('--max-new-tokens'), 40)
-    .option('--reward <name>', 'GRPO reward: binary (AlphaMed) or format_correct (Med-RLVR)', 'binary')
-    .action(async (f: { out?: string; seed: number; steps: number; perLevel: number; k: number; realLimit: number; maxNewTokens: number; reward: string }) => {
+    .option('--steps <n>', 'GRPO steps', intOption('--steps'), d.steps)
+    .option('--batch <n>', 'GRPO prompts per step', intOption('--batch'), d.batch)
+    .option('--generations <n>', 'GRPO rollouts per prompt', intOption('--generations'), d.generations)
+    .option('--lr <x>', 'GRPO learning rate', floatOption('--lr'), d.lr)
+    .option('--per-level <n>', 'questions per difficulty level in the training subset', intOption('--per-level'), d.perLevel)
+    .option('-k, --k <n>', 'samples per question for the difficulty levels', intOption('-k'), d.k)
+    .option('--real-limit <n>', 'items of each real benchmark scored', intOption('--real-limit'), d.realLimit)
+    .option('--max-new-tokens <n>', 'tokens per completion', intOption('--max-new-tokens'), d.maxNewTokens)
+    .option('--reward <name>', 'GRPO reward: binary (AlphaMed) or format_correct (Med-RLVR)', d.reward)
+    .action(async (f: { out?: string; seed: number; steps: number; batch: number; generations: number; lr: number; perLevel: number; k: number; realLimit: number; maxNewTokens: number; reward: string }) => {
       const out = resolve(f.out ?? join('runs', `demo-${new Date().toISOString().replace(/[:.]/g, '-')}`))
       const t0 = Date.now()
-      const o = { ...demoDefaults(out, (m: string) => info(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`)), seed: f.seed, steps: f.steps, perLevel: f.perLevel, k: f.k, realLimit: f.realLimit, maxNewTokens: f.maxNewTokens, reward: f.reward }
+      const o = { ...demoDefaults(out, (m: string) => info(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${m}`)), seed: f.seed, steps: f.steps, batch: f.batch, generations: f.generations, lr: f.lr, perLevel: f.perLevel, k: f.k, realLimit: f.realLimit, maxNewTokens: f.maxNewTokens, reward: f.reward }
       const s = (await runDemo(o)) as { heldout: { base_accuracy: number; trained_accuracy: number; diff_ci95: [number, number] }; reasoning: { mentions_intermediate_start: number; mentions_intermediate_end: number }; wall_seconds: number }
       const pct = (x: number) => `${(100 * x).toFixed(1)}%`
       info(`held-out two-hop accuracy: base ${pct(s.heldout.base_accuracy)} → trained ${pct(s.heldout.trained_accuracy)} (difference 95% CI [${pct(s.heldout.diff_ci95[0])}, ${pct(s.heldout.diff_ci95[1])}]; chance is 25%)`)

@@ -29,6 +29,10 @@ export interface DemoOptions {
   /** Items of each real benchmark scored (a sample). */
   realLimit: number
   maxNewTokens: number
+  /** GRPO: prompts per step, rollouts per prompt, learning rate. */
+  batch: number
+  generations: number
+  lr: number
   /** Reward of the GRPO run: binary (AlphaMed) or format_correct (Med-RLVR, punishes broken formats). */
   reward: string
   pretrain: PretrainConfig
@@ -40,7 +44,7 @@ export interface DemoOptions {
 export const DEMO_BASE = resolve(import.meta.dirname, '..', '..', 'assets', 'demo-base')
 
 export function demoDefaults(out: string, log: (m: string) => void): DemoOptions {
-  return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 40, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
+  return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 40, batch: 16, generations: 8, lr: 3e-4, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
 }
 
 function pretrainKey(c: PretrainConfig, corpus: string[]): string {
@@ -106,8 +110,8 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
     total_steps: o.steps,
     model: { path: base },
     data: { files: [join(o.out, 'subset.jsonl')], template: 'r1', reward: o.reward },
-    rollout: { train_batch_size: 16, num_generations: 8, max_new_tokens: o.maxNewTokens },
-    actor: { learning_rate: 3e-4, micro_batch_size: 64 },
+    rollout: { train_batch_size: o.batch, num_generations: o.generations, max_new_tokens: o.maxNewTokens },
+    actor: { learning_rate: o.lr, micro_batch_size: 64 },
     trainer: { save_steps: 0, log_samples: 6 },
   })
   await train(cfg, runDir, {

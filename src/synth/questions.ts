@@ -20,7 +20,9 @@ function distractors(w: World, d: Disease, rng: Rng, n: number): string[] {
 function record(id: string, source: string, split: string, question: string, d: Disease, w: World, rng: Rng, kind: string): QARecord {
   const opts = rng.shuffle([d.treatment, ...distractors(w, d, rng, 3)])
   const letter = 'ABCD'[opts.indexOf(d.treatment)] as QARecord['answer']
-  return { id, source, split, question, options: optionsFromList(opts), answer: letter, meta: { disease: d.name, kind, intermediate: d.name } }
+  // Only a two-hop question has an intermediate fact to name (a recall question names its disease itself).
+  const meta = kind === 'two-hop' ? { disease: d.name, kind, intermediate: d.name } : { disease: d.name, kind }
+  return { id, source, split, question, options: optionsFromList(opts), answer: letter, meta }
 }
 
 export interface Testbed {
