@@ -2,6 +2,7 @@ import type { Letter, QARecord } from '../data/record.js'
 import { extractAnswer, isCorrect, type ExtractOptions, type Extraction } from './extract.js'
 import { checkR1Format, type R1FormatOptions } from './format.js'
 import type { AnswerFormat } from './templates.js'
+import { Registry } from '../util/registry.js'
 
 /** What a reward function knows besides the completion and the record. */
 export interface RewardContext {
@@ -32,26 +33,23 @@ export interface RewardSpec {
   fn: RewardFn
 }
 
-const registry = new Map<string, RewardSpec>()
+const registry = new Registry<RewardSpec>('a reward', 'reward')
 
 /** Adds a reward under a name, so configs and the CLI can name it (`--reward NAME`). */
 export function registerReward(spec: RewardSpec): void {
-  if (registry.has(spec.name)) throw new Error(`a reward named "${spec.name}" is already registered`)
-  registry.set(spec.name, spec)
+  registry.register(spec.name, spec)
 }
 
 export function getReward(name: string): RewardFn {
-  const s = registry.get(name)
-  if (!s) throw new Error(`unknown reward "${name}"; known: ${[...registry.keys()].join(', ')}`)
-  return s.fn
+  return registry.get(name).fn
 }
 
 export function rewardNames(): string[] {
-  return [...registry.keys()]
+  return registry.names()
 }
 
 export function listRewards(): RewardSpec[] {
-  return [...registry.values()]
+  return registry.values()
 }
 
 /** Whether a completion follows the answer format: R1 tags, a \boxed{}, or (direct) a letter the strict reader finds. */

@@ -1,3 +1,4 @@
+import { Registry } from '../util/registry.js'
 import { Rng, hashString32 } from '../util/rng.js'
 import { LETTERS, optionEntries, type Letter, type QARecord } from '../data/record.js'
 import type { ChatMessage, ChatTemplate } from '../model/chat-template.js'
@@ -37,21 +38,18 @@ const R1_INSTRUCTION =
 const BOXED_INSTRUCTION = 'Please reason step by step, and put the final answer in \\boxed{}.'
 const DIRECT_INSTRUCTION = 'Answer with the letter of the correct option only.'
 
-const registry = new Map<string, PromptTemplate>()
+const registry = new Registry<PromptTemplate>('a template', 'template')
 
 export function registerTemplate(t: PromptTemplate): void {
-  if (registry.has(t.name)) throw new Error(`a template named "${t.name}" is already registered`)
-  registry.set(t.name, t)
+  registry.register(t.name, t)
 }
 
 export function getTemplate(name: string): PromptTemplate {
-  const t = registry.get(name)
-  if (!t) throw new Error(`unknown template "${name}"; known: ${[...registry.keys()].join(', ')}`)
-  return t
+  return registry.get(name)
 }
 
 export function templateNames(): string[] {
-  return [...registry.keys()]
+  return registry.names()
 }
 
 registerTemplate({

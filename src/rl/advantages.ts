@@ -3,6 +3,8 @@
  * sequences them. Inputs are per-sequence scores, group ids and per-token tensors as plain arrays.
  */
 
+import { Registry } from '../util/registry.js'
+
 export interface AdvantageInput {
   /** Outcome score of each sequence (its reward). */
   scores: number[]
@@ -32,17 +34,14 @@ export interface AdvantageOutput {
 
 export type AdvantageEstimator = (x: AdvantageInput) => AdvantageOutput
 
-const registry = new Map<string, AdvantageEstimator>()
+const registry = new Registry<AdvantageEstimator>('an advantage estimator', 'advantage estimator')
 
 export function registerAdvantage(name: string, f: AdvantageEstimator): void {
-  if (registry.has(name)) throw new Error(`an advantage estimator named "${name}" is already registered`)
-  registry.set(name, f)
+  registry.register(name, f)
 }
 
 export function getAdvantage(name: string): AdvantageEstimator {
-  const f = registry.get(name)
-  if (!f) throw new Error(`unknown advantage estimator "${name}"; known: ${[...registry.keys()].join(', ')}`)
-  return f
+  return registry.get(name)
 }
 
 /** Sample standard deviation (torch.std: n − 1 in the denominator; 0 for one element). */

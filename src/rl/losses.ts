@@ -1,5 +1,6 @@
 import type { Sym } from '../engine/graph.js'
 import * as O from '../engine/ops/index.js'
+import { Registry } from '../util/registry.js'
 
 /**
  * Policy losses, KL estimators and loss aggregation as graph builders (they run inside the training
@@ -63,17 +64,14 @@ export interface PolicyLossOutput {
 
 export type PolicyLoss = (x: PolicyLossInput) => PolicyLossOutput
 
-const registry = new Map<string, PolicyLoss>()
+const registry = new Registry<PolicyLoss>('a policy loss', 'policy loss')
 
 export function registerPolicyLoss(name: string, f: PolicyLoss): void {
-  if (registry.has(name)) throw new Error(`a policy loss named "${name}" is already registered`)
-  registry.set(name, f)
+  registry.register(name, f)
 }
 
 export function getPolicyLoss(name: string): PolicyLoss {
-  const f = registry.get(name)
-  if (!f) throw new Error(`unknown policy loss "${name}"; known: ${[...registry.keys()].join(', ')}`)
-  return f
+  return registry.get(name)
 }
 
 function maskedMean(x: Sym, mask: Sym): Sym {

@@ -1,6 +1,7 @@
 import { DataError } from '../errors.js'
 import type { RawFile } from '../files.js'
 import type { Loader } from './types.js'
+import { Registry } from '../../util/registry.js'
 import { medrlLoader } from './medrl.js'
 import { medxpertqaEvalLoader } from './medxpertqa-eval.js'
 import { huatuoLoader } from './huatuo.js'
@@ -12,12 +13,11 @@ import { gpqaLoader } from './gpqa.js'
 import { medxpertqaLoader, medxpertqaSampledLoader } from './medxpertqa.js'
 import { verlLoader } from './verl.js'
 
-const registry = new Map<string, Loader>()
+const registry = new Registry<Loader>('a loader', 'format', 'known formats')
 
 /** Adds a layout; a user's own loader can be registered the same way before importing. */
 export function registerLoader(loader: Loader): void {
-  if (registry.has(loader.name)) throw new Error(`a loader named "${loader.name}" is already registered`)
-  registry.set(loader.name, loader)
+  registry.register(loader.name, loader)
 }
 
 // Detection tries loaders in this order: the more specific layouts first.
@@ -40,17 +40,15 @@ for (const l of [
 }
 
 export function loaderNames(): string[] {
-  return [...registry.keys()]
+  return registry.names()
 }
 
 export function listLoaders(): Loader[] {
-  return [...registry.values()]
+  return registry.values()
 }
 
 export function getLoader(name: string): Loader {
-  const l = registry.get(name)
-  if (!l) throw new Error(`unknown format "${name}"; known formats: ${loaderNames().join(', ')}`)
-  return l
+  return registry.get(name)
 }
 
 /** The layout of a file, from its kind and its first parseable row; an error if no loader claims it. */
