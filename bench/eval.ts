@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { EmbeddedBackend } from '../src/backends/embedded.js'
 import type { Backend } from '../src/backends/types.js'
 import { runEval } from '../src/eval/runner.js'
-import { resolveSuites } from '../src/eval/suites.js'
+import { defaultDataDir, resolveSuites } from '../src/eval/suites.js'
 import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../src/model/files.js'
 import { readFileSync } from 'node:fs'
@@ -17,7 +17,7 @@ export const evalBench: BenchSection = {
   async run() {
     const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-eval-'))
     try {
-      const lines = readFileSync(join(import.meta.dirname, '..', '..', 'shared', 'data', 'medqa', 'medqa_input.jsonl'), 'utf8').split('\n').slice(0, 300)
+      const lines = readFileSync(join(defaultDataDir(), 'medqa', 'medqa_input.jsonl'), 'utf8').split('\n').slice(0, 300)
       saveTrainedTokenizer(dir, lines, 2000)
       const config = newConfig({ arch: 'llama', hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, vocab: 2005, maxPositions: 2048 })
       saveModel(dir, config, initWeights(config, 0))

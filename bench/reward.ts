@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { optionsFromList, type QARecord } from '../src/data/record.js'
 import { extractAnswer } from '../src/reward/extract.js'
 import { getReward } from '../src/reward/rewards.js'
 import { classifyStage } from '../src/reward/stages.js'
 import type { BenchSection } from './run.js'
+import { defaultDataDir } from '../src/eval/suites.js'
 
-const DATA = resolve(import.meta.dirname, '..', '..', 'shared', 'data')
+const DATA = defaultDataDir()
 
 /** Completions per second of a function over a corpus, repeated until at least `minMs` have passed. */
 function throughput(items: readonly string[], f: (s: string, i: number) => void, minMs = 1500): number {

@@ -9,6 +9,7 @@ import { train, type StepLog } from '../src/rl/trainer.js'
 import { BENCH_MODEL } from './engine.js'
 import type { BenchSection } from './run.js'
 import { readFileSync } from 'node:fs'
+import { defaultDataDir } from '../src/eval/suites.js'
 
 /**
  * One GRPO step of the 39M benchmark model: 8 prompts × 8 rollouts × 256 new tokens (EOS ignored, so every
@@ -22,7 +23,7 @@ export const rlBench: BenchSection = {
     try {
       // A 32k-token byte-level BPE needs a big corpus; the benchmark only needs the vocabulary size, so the
       // tokenizer is trained small and the model keeps BENCH_MODEL's 32,000 rows (ids above it never occur).
-      const text = readFileSync(join(import.meta.dirname, '..', '..', 'shared', 'data', 'medqa', 'medqa_input.jsonl'), 'utf8').split('\n').slice(0, 400)
+      const text = readFileSync(join(defaultDataDir(), 'medqa', 'medqa_input.jsonl'), 'utf8').split('\n').slice(0, 400)
       saveTrainedTokenizer(dir, text, 2000)
       // No EOS in the config: rollouts run to max_new_tokens.
       saveModel(dir, { ...BENCH_MODEL, eos_token_id: [] }, randomWeights(BENCH_MODEL, 0))
@@ -30,7 +31,7 @@ export const rlBench: BenchSection = {
         algorithm: 'grpo',
         total_steps: 2,
         model: { path: dir },
-        data: { files: [join(import.meta.dirname, '..', '..', 'shared', 'data', 'medmcqa', 'medmcqa_input.jsonl')], template: 'r1', reward: 'binary' },
+        data: { files: [join(defaultDataDir(), 'medmcqa', 'medmcqa_input.jsonl')], template: 'r1', reward: 'binary' },
         rollout: { train_batch_size: 8, num_generations: 8, max_new_tokens: 256 },
         actor: { learning_rate: 1e-6, micro_batch_size: 4 },
         kl: { kl_coef: 0.001 },

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test'
 import { Tensor, bf16BitsToF32, f32ToBf16Bits } from '../../src/engine/tensor.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../../src/model/files.js'
 import { SafetensorsFile, readWeights, writeSafetensors } from '../../src/model/safetensors.js'
-import { runCli, tempDir } from '../helpers.js'
+import { DATA, runCli, tempDir } from '../helpers.js'
 
 const config = newConfig({ arch: 'qwen2', hidden: 16, layers: 2, heads: 4, kvHeads: 2, intermediate: 24, vocab: 50 })
 
@@ -89,7 +89,7 @@ describe('model directories', () => {
 describe('medrl model CLI', () => {
   it('init (trained tokenizer, sharded BF16) → info → logits as JSON for every position', () => {
     const dir = tempDir()
-    const init = runCli(['model', 'init', '--arch', 'llama', '--hidden', '32', '--layers', '2', '--heads', '4', '--kv-heads', '2', '--vocab', '320', '--tokenizer-text', join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'medqa', 'medqa_input.jsonl'), '--dtype', 'BF16', '--max-shard-mb', '0', '--out', dir])
+    const init = runCli(['model', 'init', '--arch', 'llama', '--hidden', '32', '--layers', '2', '--heads', '4', '--kv-heads', '2', '--vocab', '320', '--tokenizer-text', join(DATA, 'medqa', 'medqa_input.jsonl'), '--dtype', 'BF16', '--max-shard-mb', '0', '--out', dir])
     assert.equal(init.code, 0, init.stderr)
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'model.safetensors.index.json']) assert.ok(readdirSync(dir).includes(f), f)
     const info = runCli(['model', 'info', dir, '--json'])
