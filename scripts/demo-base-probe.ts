@@ -8,14 +8,13 @@
 import { EmbeddedBackend } from '../src/backends/embedded.js'
 import { getTemplate } from '../src/reward/templates.js'
 import { makeQuestions } from '../src/synth/questions.js'
-import { makeWorld } from '../src/synth/world.js'
+import { list, makeWorld } from '../src/synth/world.js'
 
 const dir = process.argv[2] ?? 'assets/demo-base'
 const seed = Number(process.argv[3] ?? 0)
 const b = EmbeddedBackend.fromDir(dir)
 const w = makeWorld(seed)
 const { test } = makeQuestions(w, seed)
-const list = (xs: readonly string[]) => `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`
 const greedy = (maxNewTokens: number) => ({ temperature: 0, maxNewTokens, stop: ['.'] })
 
 const disease = await b.generate(w.diseases.map((d) => ({ prompt: ` A patient with ${list([d.findings[2], d.findings[0], d.findings[1]])} most likely has`, params: greedy(24) })))

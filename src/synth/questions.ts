@@ -1,14 +1,10 @@
 import type { QARecord } from '../data/record.js'
 import { optionsFromList } from '../data/record.js'
 import { Rng } from '../util/rng.js'
-import type { Disease, World } from './world.js'
+import { list, type Disease, type World } from './world.js'
 
 const AGES = [23, 31, 38, 45, 52, 58, 64, 71]
 const EXTRAS = ['She works as a teacher.', 'He has a cat at home.', 'She drinks coffee every morning.', 'He recently moved to a new city.', 'Her brother has asthma.', 'He walks to work.']
-
-function list(xs: readonly string[]): string {
-  return `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`
-}
 
 /** Distractor treatments: first those of diseases sharing findings (the confusable ones), then others. */
 function distractors(w: World, d: Disease, rng: Rng, n: number): string[] {

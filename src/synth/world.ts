@@ -64,7 +64,8 @@ export function makeWorld(seed: number, count = 24): World {
   return { seed, diseases }
 }
 
-function list(xs: readonly string[]): string {
+/** "a, b and c": how the corpus and the questions list findings. */
+export function list(xs: readonly string[]): string {
   return `${xs.slice(0, -1).join(', ')} and ${xs[xs.length - 1]}`
 }
 
