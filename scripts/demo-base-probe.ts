@@ -1,17 +1,25 @@
 /**
  * What a demo base model knows, and whether it can use it in a multiple-choice answer (greedy):
- * findings → disease and disease → drug as the corpus states them, and the letter it picks when the right
- * two-step reasoning is pre-filled. RL can only reward reasoning that this last figure lets pay.
+ * findings → disease and disease → drug as the corpus states them; whether it reads the disease a question
+ * asks about into its reasoning; the answer it gives when the right
+ * two-step reasoning is pre-filled (RL can only reward reasoning that this figure lets pay); and what it
+ * does on its own with the held-out questions (format-valid share, accuracy, a few completions).
  *
  *   node --import tsx scripts/demo-base-probe.ts [MODEL_DIR=assets/demo-base] [SEED=0]
  */
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { EmbeddedBackend } from '../src/backends/embedded.js'
+import { extractAnswer, isCorrect } from '../src/reward/extract.js'
+import { checkR1Format } from '../src/reward/format.js'
 import { getTemplate } from '../src/reward/templates.js'
 import { makeQuestions } from '../src/synth/questions.js'
 import { list, makeWorld } from '../src/synth/world.js'
 
 const dir = process.argv[2] ?? 'assets/demo-base'
 const seed = Number(process.argv[3] ?? 0)
+const meta = join(dir, 'pretrain.json')
+const t = getTemplate(existsSync(meta) ? (JSON.parse(readFileSync(meta, 'utf8')).config?.template ?? 'r1') : 'r1')
 const b = EmbeddedBackend.fromDir(dir)
 const w = makeWorld(seed)
 const { test } = makeQuestions(w, seed)
@@ -22,15 +30,26 @@ console.log(`findings → disease: ${disease.filter((c, i) => c[0]!.text.include
 const drug = await b.generate(w.diseases.map((d) => ({ prompt: ` The first-line treatment of ${d.name} is`, params: greedy(24) })))
 console.log(`disease → drug: ${drug.filter((c, i) => c[0]!.text.includes(w.diseases[i]!.treatment)).length} / ${w.diseases.length}`)
 
-const t = getTemplate('r1')
+const { train } = makeQuestions(w, seed)
+const recall = train.filter((r) => r.meta.kind === 'one-hop')
+const read = await b.generate(recall.map((r) => ({ prompt: `${t.plain(r)} <think>The first-line treatment of`, params: greedy(8) })))
+console.log(`reads the question (names the disease a recall question asks about): ${read.filter((c, i) => c[0]!.text.includes(String(recall[i]!.meta.disease))).length} / ${recall.length}`)
+
 const byName = new Map(w.diseases.map((d) => [d.name, d]))
-const letters = await b.generate(
+const answers = await b.generate(
   test.map((r) => {
     const d = byName.get(String(r.meta.disease))!
     const reasoning = `A patient with ${list(d.findings)} most likely has ${d.name}. The first-line treatment of ${d.name} is ${d.treatment}.`
-    return { prompt: `${t.plain(r)} <think>${reasoning}</think><answer>`, params: { temperature: 0, maxNewTokens: 3 } }
+    return { prompt: `${t.plain(r)} <think>${reasoning}</think><answer>`, params: { temperature: 0, maxNewTokens: 12, stop: ['</answer>'] } }
   }),
 )
-const right = letters.filter((c, i) => c[0]!.text.trim().startsWith(test[i]!.answer)).length
-console.log(`letter after the right reasoning, held-out questions: ${right} / ${test.length} (chance ${test.length / 4})`)
+const right = answers.filter((c, i) => extractAnswer(`<answer>${c[0]!.text}</answer>`, test[i]!).letter === test[i]!.answer).length
+console.log(`${t.name}: answer after the right reasoning, held-out questions: ${right} / ${test.length} (chance ${test.length / 4})`)
+
+const own = await b.generate(test.map((r) => ({ prompt: t.plain(r), params: { temperature: 0, maxNewTokens: 48, stop: ['</answer>'] } })))
+const texts = own.map((c) => c[0]!.text + (c[0]!.finishReason === 'stop' ? '</answer>' : ''))
+const valid = texts.filter((x) => checkR1Format(x).valid).length
+const correct = texts.filter((x, i) => isCorrect(extractAnswer(x, test[i]!).letter, test[i]!)).length
+console.log(`on its own (greedy): format-valid ${valid} / ${test.length}, correct ${correct} / ${test.length}`)
+for (const i of [0, 1, 2, 3]) console.log(`  [${test[i]!.meta.disease} → ${byName.get(String(test[i]!.meta.disease))!.treatment}] ${JSON.stringify(texts[i])}`)
 await b.close()

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command } from 'commander'
-import { writeRecords } from '../data/jsonl.js'
+import { readRecords, writeRecords } from '../data/jsonl.js'
 import { makeQuestions } from '../synth/questions.js'
 import { DEFAULT_PRETRAIN, pretrainBase } from '../synth/pretrain.js'
 import { makeCorpus, makeWorld } from '../synth/world.js'
@@ -15,17 +15,19 @@ export function synthCommand(): Command {
     .option('--seed <n>', 'seed', intOption('--seed'), 0)
     .option('--diseases <n>', 'diseases in the world', intOption('--diseases'), 24)
     .option('--per-disease <n>', 'two-hop vignettes per disease', intOption('--per-disease'), 6)
+    .option('--warmup-questions <n>', 'one-hop warm-up questions (with their one-sentence reasoning) for medrl pretrain --warmup', intOption('--warmup-questions'), 6000)
     .option('--repeats <n>', 'passes of fact statements in the corpus', intOption('--repeats'), 6)
-    .requiredOption('--out <dir>', 'directory: world.json, corpus.txt, train.jsonl, test.jsonl')
-    .action((f: { seed: number; diseases: number; perDisease: number; repeats: number; out: string }) => {
+    .requiredOption('--out <dir>', 'directory: world.json, corpus.txt, train.jsonl, test.jsonl, warmup.jsonl')
+    .action((f: { seed: number; diseases: number; perDisease: number; warmupQuestions: number; repeats: number; out: string }) => {
       mkdirSync(f.out, { recursive: true })
       const w = makeWorld(f.seed, f.diseases)
       writeFileAtomic(join(f.out, 'world.json'), `${JSON.stringify(w, null, 2)}\n`)
       writeFileAtomic(join(f.out, 'corpus.txt'), `${makeCorpus(w, f.seed, f.repeats).join('\n')}\n`)
-      const q = makeQuestions(w, f.seed, f.perDisease)
+      const q = makeQuestions(w, f.seed, f.perDisease, f.warmupQuestions)
       writeRecords(join(f.out, 'train.jsonl'), q.train)
       writeRecords(join(f.out, 'test.jsonl'), q.test)
-      info(`${w.diseases.length} diseases; ${q.train.length} train and ${q.test.length} held-out questions in ${f.out}`)
+      writeRecords(join(f.out, 'warmup.jsonl'), q.warmup)
+      info(`${w.diseases.length} diseases; ${q.train.length} train and ${q.test.length} held-out questions, ${q.warmup.length} one-hop warm-up questions in ${f.out}`)
     })
 }
 
@@ -47,11 +49,15 @@ export function pretrainCommand(): Command {
     .option('--batch-size <n>', 'sequences per step', intOption('--batch-size'), d.batchSize)
     .option('--seq-len <n>', 'tokens per packed sequence', intOption('--seq-len'), d.seqLen)
     .option('--format-warmup <n>', 'Q&A examples on an unrelated toy task, in the template’s answer format', intOption('--format-warmup'), d.formatWarmup)
+    .option('--warmup-share <x>', 'share of training sequences drawn from the warm-up questions', floatOption('--warmup-share'), d.warmupShare)
+    .option('--warmup <file>', 'records (JSONL) added to the warm-up with their right answers, their meta.rationale as the reasoning (medrl synth writes warmup.jsonl)')
     .option('--template <name>', 'answer format of the warm-up', d.template)
-    .action(async (f: { corpus: string; out: string; seed: number; hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; bpeVocab: number; steps: number; lr: number; batchSize: number; seqLen: number; formatWarmup: number; template: string }) => {
+    .action(async (f: { corpus: string; warmup?: string; out: string; seed: number; hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; bpeVocab: number; steps: number; lr: number; batchSize: number; seqLen: number; formatWarmup: number; warmupShare: number; template: string }) => {
       const corpus = readFileSync(f.corpus, 'utf8').split('\n').filter((l) => l.trim() !== '')
       const progress = new Progress('pretrain', f.steps, 'steps')
-      const losses = await pretrainBase(corpus, f.out, { ...f }, (s, loss) => progress.update(s + 1, `loss ${loss.toFixed(3)}`))
+      const answered = f.warmup ? readRecords(f.warmup) : []
+      const { corpus: _c, warmup: _w, out: _o, ...config } = f
+      const losses = await pretrainBase(corpus, f.out, config, (s, loss) => progress.update(s + 1, `loss ${loss.toFixed(3)}`), answered)
       progress.stop()
       info(`loss ${losses[0]!.toFixed(3)} → ${losses[losses.length - 1]!.toFixed(3)}; model in ${f.out}`)
     })

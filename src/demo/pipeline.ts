@@ -47,8 +47,8 @@ export function demoDefaults(out: string, log: (m: string) => void): DemoOptions
   return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 40, batch: 16, generations: 8, lr: 3e-4, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
 }
 
-function pretrainKey(c: PretrainConfig, corpus: string[]): string {
-  return sha256Hex(JSON.stringify(c) + corpus.join('\n')).slice(0, 16)
+export function pretrainKey(c: PretrainConfig, corpus: string[], warmup: QARecord[]): string {
+  return sha256Hex(JSON.stringify(c) + corpus.join('\n') + JSON.stringify(warmup)).slice(0, 16)
 }
 
 /** Share of an eval's predictions (of questions with an intermediate fact) that name it before answering. */
@@ -68,17 +68,19 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
   mkdirSync(o.out, { recursive: true })
   const world = makeWorld(o.seed)
   const corpus = makeCorpus(world, o.seed)
-  const { train: trainQ, test: testQ } = makeQuestions(world, o.seed)
+  const { train: trainQ, test: testQ, warmup } = makeQuestions(world, o.seed)
+  const template = o.pretrain.template
   const data = join(o.out, 'testbed')
   mkdirSync(data, { recursive: true })
   writeFileAtomic(join(data, 'world.json'), JSON.stringify(world, null, 2))
   writeFileAtomic(join(data, 'corpus.txt'), `${corpus.join('\n')}\n`)
   writeRecords(join(data, 'train.jsonl'), trainQ)
   writeRecords(join(data, 'test.jsonl'), testQ)
+  writeRecords(join(data, 'warmup.jsonl'), warmup)
   log(`testbed: ${world.diseases.length} diseases, ${corpus.length} corpus statements, ${trainQ.length} train and ${testQ.length} held-out questions`)
 
   // Base model: the committed one when it was made from this corpus and config, else pretrain now.
-  const key = pretrainKey(o.pretrain, corpus)
+  const key = pretrainKey(o.pretrain, corpus, warmup)
   let base = o.baseDir
   const keyFile = join(o.baseDir, 'pretrain.key')
   if (!existsSync(keyFile) || readFileSync(keyFile, 'utf8').trim() !== key) {
@@ -86,14 +88,14 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
     log(`pretraining the base model (${o.pretrain.steps} steps)…`)
     const losses = await pretrainBase(corpus, base, o.pretrain, (s, l) => {
       if ((s + 1) % 100 === 0) log(`  pretrain step ${s + 1}: loss ${l.toFixed(3)}`)
-    })
+    }, warmup)
     writeFileAtomic(join(base, 'pretrain.key'), `${key}\n`)
     log(`  loss ${losses[0]!.toFixed(3)} → ${losses[losses.length - 1]!.toFixed(3)}`)
   } else log(`base model: ${base} (pretrained from this corpus; medrl pretrain reproduces it)`)
 
   // Difficulty levels with the base model, then a balanced subset.
   const baseBackend = EmbeddedBackend.fromDir(base)
-  const leveled = await estimateDifficulty(baseBackend, trainQ, { k: o.k, template: 'r1', maxNewTokens: o.maxNewTokens, seed: o.seed, batchSize: 48, out: join(o.out, 'levels.progress.jsonl') })
+  const leveled = await estimateDifficulty(baseBackend, trainQ, { k: o.k, template, maxNewTokens: o.maxNewTokens, seed: o.seed, batchSize: 48, out: join(o.out, 'levels.progress.jsonl') })
   writeRecords(join(o.out, 'levels.jsonl'), leveled)
   const subsetOpts = { perLevel: o.perLevel, levels: Array.from({ length: o.k + 1 }, (_, i) => i + 1), seed: o.seed }
   const sub = balancedSubset(leveled, subsetOpts)
@@ -109,7 +111,7 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
     seed: o.seed,
     total_steps: o.steps,
     model: { path: base },
-    data: { files: [join(o.out, 'subset.jsonl')], template: 'r1', reward: o.reward },
+    data: { files: [join(o.out, 'subset.jsonl')], template, reward: o.reward },
     rollout: { train_batch_size: o.batch, num_generations: o.generations, max_new_tokens: o.maxNewTokens },
     actor: { learning_rate: o.lr, micro_batch_size: 64 },
     trainer: { save_steps: 0, log_samples: 6 },
@@ -128,8 +130,8 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
   const real = existsSync(defaultDataDir()) ? resolveSuites(DEFAULT_BENCHMARKS) : []
   const evalOf = async (dir: string, name: string): Promise<EvalResults> => {
     const b = name === 'base' ? baseBackend : EmbeddedBackend.fromDir(dir)
-    const r1 = await runEval(b, { suites: [heldOut], template: 'r1', maxNewTokens: o.maxNewTokens, batchSize: 48, out: join(o.out, `eval-${name}`) })
-    const r2 = real.length > 0 ? await runEval(b, { suites: real, template: 'r1', limit: o.realLimit, maxNewTokens: o.maxNewTokens, batchSize: 32, out: join(o.out, `eval-${name}-real`) }) : null
+    const r1 = await runEval(b, { suites: [heldOut], template, maxNewTokens: o.maxNewTokens, batchSize: 48, out: join(o.out, `eval-${name}`) })
+    const r2 = real.length > 0 ? await runEval(b, { suites: real, template, limit: o.realLimit, maxNewTokens: o.maxNewTokens, batchSize: 32, out: join(o.out, `eval-${name}-real`) }) : null
     if (b !== baseBackend) await b.close()
     return { ...r1, benchmarks: { ...r1.benchmarks, ...(r2?.benchmarks ?? {}) } }
   }

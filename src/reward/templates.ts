@@ -10,6 +10,8 @@ export interface PromptTemplate {
   name: string
   description: string
   answerFormat: AnswerFormat
+  /** What goes inside the answer: the option's letter (default) or its text (extraction maps it to its letter). */
+  answerWith?: 'letter' | 'text'
   /** Text the prompt pre-fills at the start of the completion; format checks read prefix + completion. */
   completionPrefix: string
   /** The instruction (a system message in chat form; the head of the text in plain form). */
@@ -34,6 +36,10 @@ const R1_INSTRUCTION =
   'The Assistant first thinks about the reasoning process in the mind and then provides the User with the answer. ' +
   'The reasoning process is enclosed within <think> </think> and the answer within <answer> </answer> tags, i.e., ' +
   '<think> reasoning process here </think><answer> answer here </answer>. The answer is the letter of the correct option.'
+
+// The same instruction, asking for the option's text: a model too small to find the letter that labels a
+// text it has in mind can still name it (the clinical testbed's base models are that small).
+const R1_TEXT_INSTRUCTION = R1_INSTRUCTION.replace('the letter of the correct option', 'the text of the correct option')
 
 const BOXED_INSTRUCTION = 'Please reason step by step, and put the final answer in \\boxed{}.'
 const DIRECT_INSTRUCTION = 'Answer with the letter of the correct option only.'
@@ -61,6 +67,20 @@ registerTemplate({
   plain: (r) => `${R1_INSTRUCTION}\nUser: ${questionBlock(r)}\nAssistant:`,
   messages: (r) => [
     { role: 'system', content: R1_INSTRUCTION },
+    { role: 'user', content: questionBlock(r) },
+  ],
+})
+
+registerTemplate({
+  name: 'r1-text',
+  description: 'R1 format with the option text (not its letter) in <answer> … </answer>: the clinical testbed default',
+  answerFormat: 'r1',
+  answerWith: 'text',
+  completionPrefix: '',
+  instruction: R1_TEXT_INSTRUCTION,
+  plain: (r) => `${R1_TEXT_INSTRUCTION}\nUser: ${questionBlock(r)}\nAssistant:`,
+  messages: (r) => [
+    { role: 'system', content: R1_TEXT_INSTRUCTION },
     { role: 'user', content: questionBlock(r) },
   ],
 })

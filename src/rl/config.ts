@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import YAML from 'yaml'
+import { templateNames } from '../reward/templates.js'
 
 /**
  * Every option of a training run, with its default and a help line (TRL's GRPOConfig pattern), in
@@ -42,7 +43,11 @@ export const TrainConfigSchema = z
           .strict()
           .optional()
           .describe('or: a built-in toy task'),
-        template: z.enum(['r1', 'boxed', 'direct']).default('r1').describe('prompt template (its answer format is what the reward checks)'),
+        template: z
+          .string()
+          .default('r1')
+          .refine((t) => templateNames().includes(t), { message: `expected a template: ${templateNames().join(', ')}` })
+          .describe('prompt template (its answer format is what the reward checks)'),
         chat: z.boolean().default(false).describe("render prompts through the model's chat template"),
         reward: z.string().default('binary').describe('reward name or weighted sum "binary:1,format:0.1"'),
         shuffle: z.boolean().default(true).describe('reshuffle the prompts every epoch'),

@@ -23,16 +23,29 @@ export interface PretrainConfig {
   seqLen: number
   /** Q&A examples on an unrelated toy task in the template's answer format (the clinical corpus has none). */
   formatWarmup: number
+  /** Share of training sequences drawn from the warm-up questions (the rest: packed corpus statements). */
+  warmupShare: number
   template: string
 }
 
-export const DEFAULT_PRETRAIN: PretrainConfig = { seed: 0, hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, bpeVocab: 700, steps: 600, lr: 3e-3, batchSize: 16, seqLen: 128, formatWarmup: 60, template: 'r1' }
+export const DEFAULT_PRETRAIN: PretrainConfig = { seed: 0, hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, bpeVocab: 700, steps: 3000, lr: 1e-3, batchSize: 16, seqLen: 128, formatWarmup: 0, warmupShare: 0.6, template: 'r1-text' }
 
-/** Format warm-up texts: the colour-card toy questions with right answers, in the template's format. */
-export function formatWarmupTexts(n: number, template: string, seed: number): string[] {
+/** A record with its right answer in the template's format; the reasoning is `meta.rationale` when it has one. */
+export function answeredText(r: QARecord, template: string): string {
   const t = getTemplate(template)
-  const answer = (r: QARecord) => (t.answerFormat === 'r1' ? ` <think>The ${String(r.meta.color)} card names option ${r.answer}.</think><answer>${r.answer}</answer>` : t.answerFormat === 'boxed' ? ` The answer is \\boxed{${r.answer}}.` : ` ${r.answer}`)
-  return colorRuleTask(n, seed + 1).map((r) => renderPrompt(r, t).text + answer(r))
+  const given = (t.answerWith === 'text' ? r.options[r.answer] : undefined) ?? r.answer
+  const why = typeof r.meta.rationale === 'string' ? r.meta.rationale : ''
+  const answer = t.answerFormat === 'r1' ? ` <think>${why}</think><answer>${given}</answer>` : t.answerFormat === 'boxed' ? ` ${why ? `${why} ` : ''}The answer is \\boxed{${given}}.` : ` ${given}`
+  return renderPrompt(r, t).text + answer
+}
+
+/** Format warm-up: the colour-card toy questions, the rule stated as the reasoning, with right answers. */
+export function formatWarmupTexts(n: number, template: string, seed: number): string[] {
+  const text = getTemplate(template).answerWith === 'text'
+  return colorRuleTask(n, seed + 1).map((r) => {
+    const rationale = `The ${String(r.meta.color)} card names ${text ? `the ${r.options[r.answer]!}` : `option ${r.answer}`}.`
+    return answeredText({ ...r, meta: { ...r.meta, rationale } }, template)
+  })
 }
 
 /**
@@ -40,8 +53,8 @@ export function formatWarmupTexts(n: number, template: string, seed: number): st
  * (sentences packed into sequences) plus the format warm-up, from a fixed seed; saved in the Hugging Face
  * layout. Returns the loss curve.
  */
-export async function pretrainBase(corpus: string[], out: string, c: PretrainConfig, onStep?: (s: number, loss: number) => void): Promise<number[]> {
-  const warm = formatWarmupTexts(c.formatWarmup, c.template, c.seed)
+export async function pretrainBase(corpus: string[], out: string, c: PretrainConfig, onStep?: (s: number, loss: number) => void, answered: QARecord[] = []): Promise<number[]> {
+  const warm = [...formatWarmupTexts(c.formatWarmup, c.template, c.seed), ...answered.map((r) => answeredText(r, c.template))]
   const tok0 = saveTrainedTokenizer(out, [...corpus, ...warm], c.bpeVocab)
   const eos = tok0.eos
   const config = newConfig({ arch: 'llama', hidden: c.hidden, layers: c.layers, heads: c.heads, kvHeads: c.kvHeads, intermediate: c.intermediate, vocab: tok0.size, eos: [eos], pad: tok0.pad, maxPositions: 1024 })
@@ -51,7 +64,11 @@ export async function pretrainBase(corpus: string[], out: string, c: PretrainCon
   const sentences = corpus.map((s) => tok.encode(` ${s}`))
   const rng = new Rng(c.seed)
   const packed: number[][] = []
-  for (let i = 0; i < Math.max(64, Math.ceil((sentences.length * 12) / c.seqLen)); i++) {
+  // Many packings of the statements (fresh orders), so the model learns the facts rather than the sequences;
+  // as many as make the warm-up `warmupShare` of the draws. Reading a question (copying the name it asks
+  // about into the reasoning) is learnt only when warm-up examples are frequent.
+  const nPacked = warm.length === 0 ? c.steps * c.batchSize : Math.ceil((warm.length * (1 - c.warmupShare)) / c.warmupShare)
+  for (let i = 0; i < Math.max(64, nPacked); i++) {
     const seq: number[] = []
     while (seq.length < c.seqLen) seq.push(...sentences[rng.int(sentences.length)]!)
     packed.push(seq.slice(0, c.seqLen + 1))

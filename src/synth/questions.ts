@@ -1,6 +1,6 @@
 import type { QARecord } from '../data/record.js'
 import { optionsFromList } from '../data/record.js'
-import { Rng } from '../util/rng.js'
+import { Rng, hashString32 } from '../util/rng.js'
 import { list, type Disease, type World } from './world.js'
 
 const AGES = [23, 31, 38, 45, 52, 58, 64, 71]
@@ -17,13 +17,77 @@ function record(id: string, source: string, split: string, question: string, d: 
   const opts = rng.shuffle([d.treatment, ...distractors(w, d, rng, 3)])
   const letter = 'ABCD'[opts.indexOf(d.treatment)] as QARecord['answer']
   // Only a two-hop question has an intermediate fact to name (a recall question names its disease itself).
-  const meta = kind === 'two-hop' ? { disease: d.name, kind, intermediate: d.name } : { disease: d.name, kind }
+  const meta = kind === 'two-hop' ? { disease: d.name, kind, intermediate: d.name } : { disease: d.name, kind, rationale: `The first-line treatment of ${d.name} is ${d.treatment}.` }
   return { id, source, split, question, options: optionsFromList(opts), answer: letter, meta }
 }
 
 export interface Testbed {
   train: QARecord[]
   test: QARecord[]
+  /**
+   * One-hop questions answered with their reasoning (`meta.rationale`), for the answer-format warm-up of
+   * pretraining: drug recall and diagnosis from findings ("most likely diagnosis?"), for every disease.
+   * No warm-up question or reasoning composes the two.
+   */
+  warmup: QARecord[]
+}
+
+/**
+ * "Most likely diagnosis?" with four diseases as options, the distractors sharing findings with the answer;
+ * the reasoning repeats the findings as the question lists them.
+ */
+function diagnosis(id: string, question: string, findings: string, d: Disease, w: World, rng: Rng): QARecord {
+  const shared = w.diseases.filter((x) => x !== d && x.findings.some((f) => d.findings.includes(f)))
+  const rest = w.diseases.filter((x) => x !== d && !shared.includes(x))
+  const opts = rng.shuffle([d.name, ...[...rng.shuffle(shared), ...rng.shuffle(rest)].slice(0, 3).map((x) => x.name)])
+  const answer = 'ABCD'[opts.indexOf(d.name)] as QARecord['answer']
+  const rationale = `A patient with ${findings} most likely has ${d.name}.`
+  return { id, source: 'synth-diagnosis', split: 'warmup', question, options: optionsFromList(opts), answer, meta: { disease: d.name, kind: 'diagnosis', rationale } }
+}
+
+const RECALL_FORMS = [
+  (d: string) => `What is the first-line treatment of ${d}?`,
+  (d: string) => `Which drug is the first-line treatment for ${d}?`,
+  (d: string) => `A patient has ${d}. What is the most appropriate first-line treatment?`,
+  (d: string) => `${d}. First-line treatment?`,
+]
+const DIAGNOSIS_FORMS = [
+  (f: string, rng: Rng) => `A ${AGES[rng.int(AGES.length)]}-year-old patient comes to the clinic with ${f} for ${2 + rng.int(12)} days. ${EXTRAS[rng.int(EXTRAS.length)]} What is the most likely diagnosis?`,
+  (f: string) => `A patient presents with ${f}. What is the most likely diagnosis?`,
+  (f: string) => `${f}. Most likely diagnosis?`,
+]
+
+/** Another true statement about a disease, one of `kinds`: what a reasoning may add in passing. */
+function asideOf(d: Disease, kinds: readonly ('organ' | 'mechanism' | 'findings' | 'treatment')[], rng: Rng): string {
+  const kind = kinds[rng.int(kinds.length)]!
+  if (kind === 'organ') return `${d.name} affects the ${d.organ}.`
+  if (kind === 'mechanism') return `${d.name} is a ${d.mechanism} disorder.`
+  if (kind === 'findings') return `${d.name} presents with ${list(rng.shuffle(d.findings))}.`
+  return `The first-line treatment of ${d.name} is ${d.treatment}.`
+}
+
+/**
+ * One-hop questions with their reasoning in `meta.rationale`, in varied wordings and option orders, drawn
+ * from their own random stream: recall of a first-line drug and diagnosis from findings, for every disease.
+ * A reasoning states the fact that answers, half the time with an aside: another true statement about the
+ * same disease (its organ, mechanism, findings or drug). A diagnosis may thus mention the drug in passing,
+ * but no warm-up question asks for a drug from findings: that composition is what RL has to find.
+ */
+export function warmupQuestions(w: World, seed: number, n: number): QARecord[] {
+  const rng = new Rng(hashString32(`${seed}:warmup`))
+  return Array.from({ length: n }, (_, i) => {
+    const d = w.diseases[rng.int(w.diseases.length)]!
+    const aside = rng.int(2)
+    if (i % 2 === 0) {
+      const r = record(`synth-warmup-${i}`, 'synth-recall', 'warmup', RECALL_FORMS[rng.int(RECALL_FORMS.length)]!(d.name), d, w, rng, 'one-hop')
+      const fact = String(r.meta.rationale)
+      return { ...r, meta: { ...r.meta, rationale: aside === 0 ? `${asideOf(d, ['organ', 'mechanism', 'findings'], rng)} ${fact}` : fact } }
+    }
+    const f = list(rng.shuffle(d.findings))
+    const q = DIAGNOSIS_FORMS[rng.int(DIAGNOSIS_FORMS.length)]!(f, rng)
+    const r = diagnosis(`synth-warmup-${i}`, q.charAt(0).toUpperCase() + q.slice(1), f, d, w, rng)
+    return aside === 0 ? { ...r, meta: { ...r.meta, rationale: `${String(r.meta.rationale)} ${asideOf(d, ['organ', 'mechanism', 'treatment'], rng)}` } } : r
+  })
 }
 
 /**
@@ -32,7 +96,7 @@ export interface Testbed {
  * questions of a third of the diseases are held out: train and test never share a question, and the test's
  * diseases never appear in a training vignette.
  */
-export function makeQuestions(w: World, seed: number, perDisease = 6): Testbed {
+export function makeQuestions(w: World, seed: number, perDisease = 6, warmupSize = 6000): Testbed {
   const rng = new Rng(seed)
   const heldOut = new Set(rng.shuffle(w.diseases.map((d) => d.name)).slice(0, Math.floor(w.diseases.length / 3)))
   const train: QARecord[] = []
@@ -52,7 +116,7 @@ export function makeQuestions(w: World, seed: number, perDisease = 6): Testbed {
       ;(held ? test : train).push(r)
     }
   }
-  return { train, test }
+  return { train, test, warmup: warmupQuestions(w, seed, warmupSize) }
 }
 
 /**
@@ -65,6 +129,7 @@ export function deriveAnswer(w: World, r: QARecord): string | null {
   const byFindings = w.diseases.filter((d) => d.findings.every((f) => text.includes(f)))
   const candidates = named.length > 0 ? named : byFindings
   if (candidates.length !== 1) return null
+  if (r.meta.kind === 'diagnosis') return Object.entries(r.options).find(([, t]) => t === candidates[0]!.name)?.[0] ?? null
   const drug = candidates[0]!.treatment
   const hit = Object.entries(r.options).find(([, t]) => t === drug)
   return hit ? hit[0] : null

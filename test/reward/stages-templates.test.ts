@@ -53,9 +53,9 @@ describe('reasoning-stage classifier (Med-RLVR Figure 2), one hand-made example 
 })
 
 describe('prompt templates', () => {
-  it('registry holds r1, boxed and direct', () => {
-    assert.deepEqual(templateNames(), ['r1', 'boxed', 'direct'])
-    assert.throws(() => getTemplate('x'), /unknown template "x"; known: r1, boxed, direct/)
+  it('registry holds r1, r1-text, boxed and direct', () => {
+    assert.deepEqual(templateNames(), ['r1', 'r1-text', 'boxed', 'direct'])
+    assert.throws(() => getTemplate('x'), /unknown template "x"; known: r1, r1-text, boxed, direct/)
   })
 
   it('r1 plain text: instruction, question, "Options:" with "A. …" lines, then the Assistant cue', () => {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { readRecords } from '../../src/data/jsonl.js'
 import { validateRecord } from '../../src/data/record.js'
+import { loadModel } from '../../src/model/files.js'
+import { getTemplate } from '../../src/reward/templates.js'
 import { deriveAnswer, makeQuestions } from '../../src/synth/questions.js'
 import { makeCorpus, makeWorld } from '../../src/synth/world.js'
 import { runCli, tempDir } from '../helpers.js'
@@ -57,13 +59,69 @@ describe('the fictional clinical world (medrl synth)', () => {
     assert.ok(Math.min(...long) > Math.max(...short), 'informative vignettes are longer than the bare ones')
   })
 
+  it('warm-up questions are one-hop (recall of a drug, diagnosis from findings), answered by a reasoning that never composes the two', () => {
+    const w = makeWorld(0)
+    const q = makeQuestions(w, 0, 6, 400)
+    assert.equal(q.warmup.length, 400)
+    const byName = new Map(w.diseases.map((d) => [d.name, d]))
+    const trainQ = new Set([...q.train, ...q.test].map((r) => r.question))
+    for (const r of q.warmup) {
+      validateRecord(r, { file: 'warmup' })
+      assert.equal(deriveAnswer(w, r), r.answer, `${r.id}: ${r.question}`)
+      const d = byName.get(String(r.meta.disease))!
+      const rationale = String(r.meta.rationale)
+      assert.ok(rationale.includes(r.options[r.answer]!), `${r.id}: the rationale names the answer`)
+      const facts = new Set([
+        `${d.name} affects the ${d.organ}.`,
+        `${d.name} is a ${d.mechanism} disorder.`,
+        `The first-line treatment of ${d.name} is ${d.treatment}.`,
+        ...[0, 1, 2].flatMap((a) => [0, 1, 2].filter((b) => b !== a).map((b) => `${d.name} presents with ${d.findings[a]}, ${d.findings[b]} and ${d.findings[3 - a - b]}.`)),
+      ])
+      const sentences = rationale.split(/(?<=\.) /)
+      assert.ok(sentences.length <= 2, rationale)
+      if (r.meta.kind === 'one-hop') {
+        assert.ok(rationale.endsWith(`The first-line treatment of ${d.name} is ${d.treatment}.`))
+        if (sentences.length === 2) assert.ok(facts.has(sentences[0]!) && !sentences[0]!.includes(d.treatment), `an aside: ${rationale}`)
+      } else {
+        assert.equal(r.meta.kind, 'diagnosis')
+        const m = /^A patient with (.+) most likely has (.+?)\./.exec(rationale)
+        assert.ok(m && m[2] === d.name && r.question.toLowerCase().includes(m[1]!) && d.findings.every((f) => m[1]!.includes(f)), rationale)
+        if (sentences.length === 2) assert.ok(facts.has(sentences[1]!), `an aside: ${rationale}`)
+        assert.ok(Object.values(r.options).every((o) => byName.has(o)) && !/treatment/i.test(r.question), 'a diagnosis asks for a disease, never a drug')
+      }
+    }
+    assert.ok(q.warmup.every((r) => !trainQ.has(r.question) || r.meta.kind === 'one-hop'), 'only recall wordings are shared with the training questions')
+    assert.deepEqual(new Set(q.warmup.map((r) => r.meta.kind)), new Set(['one-hop', 'diagnosis']))
+    assert.ok(new Set(q.warmup.map((r) => r.question)).size > 100, 'varied wordings')
+  })
+
   it('CLI writes world, corpus, train and test', () => {
     const out = tempDir()
     const r = runCli(['synth', '--seed', '5', '--out', out])
     assert.equal(r.code, 0, r.stderr)
     assert.equal(readRecords(join(out, 'train.jsonl')).length, 144)
     assert.equal(readRecords(join(out, 'test.jsonl')).length, 48)
+    assert.equal(readRecords(join(out, 'warmup.jsonl')).length, 6000)
     assert.equal(JSON.parse(readFileSync(join(out, 'world.json'), 'utf8')).diseases.length, 24)
     assert.ok(readFileSync(join(out, 'corpus.txt'), 'utf8').split('\n').length > 1000)
+  })
+
+  it('medrl pretrain trains a base on the corpus and the warm-up questions, in the Hugging Face layout; a bad warm-up line is named', async () => {
+    const data = tempDir()
+    assert.equal(runCli(['synth', '--seed', '1', '--warmup-questions', '50', '--out', data]).code, 0)
+    const out = join(tempDir(), 'base')
+    const args = ['pretrain', '--corpus', join(data, 'corpus.txt'), '--warmup', join(data, 'warmup.jsonl'), '--out', out, '--hidden', '32', '--layers', '1', '--heads', '2', '--kv-heads', '1', '--intermediate', '64', '--steps', '4', '--batch-size', '2', '--seq-len', '32', '--template', 'r1-text']
+    const r = runCli(args)
+    assert.equal(r.code, 0, r.stderr)
+    const m = loadModel(out)
+    assert.equal(m.config.hidden_size, 32)
+    assert.equal(JSON.parse(readFileSync(join(out, 'pretrain.json'), 'utf8')).config.template, 'r1-text')
+    // The tokenizer was trained on the warm-up too: its instruction wording is in the vocabulary.
+    const before = m.tokenizer!.encode(getTemplate('r1-text').instruction).length
+    assert.ok(before < getTemplate('r1-text').instruction.length / 2, `${before} tokens`)
+    writeFileSync(join(data, 'bad.jsonl'), `${readFileSync(join(data, 'warmup.jsonl'), 'utf8').split('\n')[0]}\n{"id": "x", "question": "q"}\n`)
+    const bad = runCli(args.map((a) => (a.endsWith('warmup.jsonl') ? join(data, 'bad.jsonl') : a)))
+    assert.notEqual(bad.code, 0)
+    assert.match(bad.stderr, /bad\.jsonl:2/)
   })
 })
