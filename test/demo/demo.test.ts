@@ -8,7 +8,7 @@ import { tempDir } from '../helpers.js'
 describe('the demo pipeline, reduced (committed base model)', () => {
   it('runs end to end: difficulty, subset, GRPO (reward rises), evaluation, report, summary.json', { skip: existsSync(join(DEMO_BASE, 'pretrain.key')) ? false : 'no committed base model' }, async () => {
     const out = tempDir('medrl-demo-')
-    const o = { ...demoDefaults(out, () => {}), steps: 12, perLevel: 12, k: 2, realLimit: 2, maxNewTokens: 32 }
+    const o = { ...demoDefaults(out, () => {}), steps: 12, perLevel: 12, k: 2, realLimit: 2, maxNewTokens: 40 }
     const s = (await runDemo(o)) as {
       heldout: { n: number; base_accuracy: number; trained_accuracy: number; diff_ci95: [number, number] }
       reasoning: { mentions_intermediate_start: number; mentions_intermediate_end: number }
