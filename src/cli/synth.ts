@@ -15,7 +15,7 @@ export function synthCommand(): Command {
     .option('--seed <n>', 'seed', intOption('--seed'), 0)
     .option('--diseases <n>', 'diseases in the world', intOption('--diseases'), 24)
     .option('--per-disease <n>', 'two-hop vignettes per disease', intOption('--per-disease'), 6)
-    .option('--warmup-questions <n>', 'one-hop warm-up questions (with their one-sentence reasoning) for medrl pretrain --warmup', intOption('--warmup-questions'), 6000)
+    .option('--warmup-questions <n>', 'one-hop warm-up questions (with a short reasoning) for medrl pretrain --warmup', intOption('--warmup-questions'), 6000)
     .option('--repeats <n>', 'passes of fact statements in the corpus', intOption('--repeats'), 6)
     .requiredOption('--out <dir>', 'directory: world.json, corpus.txt, train.jsonl, test.jsonl, warmup.jsonl')
     .action((f: { seed: number; diseases: number; perDisease: number; warmupQuestions: number; repeats: number; out: string }) => {

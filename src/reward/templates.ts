@@ -58,32 +58,25 @@ export function templateNames(): string[] {
   return registry.names()
 }
 
-registerTemplate({
-  name: 'r1',
-  description: 'R1 / Med-RLVR: reasoning in <think> … </think>, then the option letter in <answer> … </answer>',
-  answerFormat: 'r1',
-  completionPrefix: '',
-  instruction: R1_INSTRUCTION,
-  plain: (r) => `${R1_INSTRUCTION}\nUser: ${questionBlock(r)}\nAssistant:`,
-  messages: (r) => [
-    { role: 'system', content: R1_INSTRUCTION },
-    { role: 'user', content: questionBlock(r) },
-  ],
-})
+/** An R1 conversation template: the instruction as the system turn, the question as the user's. */
+function r1Template(name: string, description: string, instruction: string, answerWith: 'letter' | 'text'): PromptTemplate {
+  return {
+    name,
+    description,
+    answerFormat: 'r1',
+    answerWith,
+    completionPrefix: '',
+    instruction,
+    plain: (r) => `${instruction}\nUser: ${questionBlock(r)}\nAssistant:`,
+    messages: (r) => [
+      { role: 'system', content: instruction },
+      { role: 'user', content: questionBlock(r) },
+    ],
+  }
+}
 
-registerTemplate({
-  name: 'r1-text',
-  description: 'R1 format with the option text (not its letter) in <answer> … </answer>: the clinical testbed default',
-  answerFormat: 'r1',
-  answerWith: 'text',
-  completionPrefix: '',
-  instruction: R1_TEXT_INSTRUCTION,
-  plain: (r) => `${R1_TEXT_INSTRUCTION}\nUser: ${questionBlock(r)}\nAssistant:`,
-  messages: (r) => [
-    { role: 'system', content: R1_TEXT_INSTRUCTION },
-    { role: 'user', content: questionBlock(r) },
-  ],
-})
+registerTemplate(r1Template('r1', 'R1 / Med-RLVR: reasoning in <think> … </think>, then the option letter in <answer> … </answer>', R1_INSTRUCTION, 'letter'))
+registerTemplate(r1Template('r1-text', 'R1 format with the option text (not its letter) in <answer> … </answer>: the clinical testbed default', R1_TEXT_INSTRUCTION, 'text'))
 
 registerTemplate({
   name: 'boxed',
