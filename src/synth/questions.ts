@@ -6,19 +6,29 @@ import { list, type Disease, type World } from './world.js'
 const AGES = [23, 31, 38, 45, 52, 58, 64, 71]
 const EXTRAS = ['She works as a teacher.', 'He has a cat at home.', 'She drinks coffee every morning.', 'He recently moved to a new city.', 'Her brother has asthma.', 'He walks to work.']
 
-/** Distractor treatments: first those of diseases sharing findings (the confusable ones), then others. */
-function distractors(w: World, d: Disease, rng: Rng, n: number): string[] {
+/** Distractor diseases: first those sharing findings with `d` (the confusable ones), then others. */
+function distractors(w: World, d: Disease, rng: Rng, n: number): Disease[] {
   const shared = w.diseases.filter((x) => x !== d && x.findings.some((f) => d.findings.includes(f)))
   const rest = w.diseases.filter((x) => x !== d && !shared.includes(x))
-  return [...rng.shuffle(shared), ...rng.shuffle(rest)].slice(0, n).map((x) => x.treatment)
+  return [...rng.shuffle(shared), ...rng.shuffle(rest)].slice(0, n)
+}
+
+/** The right option and three distractors in a random order, and the letter of the right one. */
+function shuffledOptions(right: string, others: string[], rng: Rng): { options: QARecord['options']; answer: QARecord['answer'] } {
+  const opts = rng.shuffle([right, ...others])
+  return { options: optionsFromList(opts), answer: 'ABCD'[opts.indexOf(right)] as QARecord['answer'] }
+}
+
+/** The recall fact, as the corpus states it. */
+function treatmentFact(d: Disease): string {
+  return `The first-line treatment of ${d.name} is ${d.treatment}.`
 }
 
 function record(id: string, source: string, split: string, question: string, d: Disease, w: World, rng: Rng, kind: string): QARecord {
-  const opts = rng.shuffle([d.treatment, ...distractors(w, d, rng, 3)])
-  const letter = 'ABCD'[opts.indexOf(d.treatment)] as QARecord['answer']
+  const { options, answer } = shuffledOptions(d.treatment, distractors(w, d, rng, 3).map((x) => x.treatment), rng)
   // Only a two-hop question has an intermediate fact to name (a recall question names its disease itself).
-  const meta = kind === 'two-hop' ? { disease: d.name, kind, intermediate: d.name } : { disease: d.name, kind, rationale: `The first-line treatment of ${d.name} is ${d.treatment}.` }
-  return { id, source, split, question, options: optionsFromList(opts), answer: letter, meta }
+  const meta = kind === 'two-hop' ? { disease: d.name, kind, intermediate: d.name } : { disease: d.name, kind, rationale: treatmentFact(d) }
+  return { id, source, split, question, options, answer, meta }
 }
 
 export interface Testbed {
@@ -37,12 +47,9 @@ export interface Testbed {
  * the reasoning repeats the findings as the question lists them.
  */
 function diagnosis(id: string, question: string, findings: string, d: Disease, w: World, rng: Rng): QARecord {
-  const shared = w.diseases.filter((x) => x !== d && x.findings.some((f) => d.findings.includes(f)))
-  const rest = w.diseases.filter((x) => x !== d && !shared.includes(x))
-  const opts = rng.shuffle([d.name, ...[...rng.shuffle(shared), ...rng.shuffle(rest)].slice(0, 3).map((x) => x.name)])
-  const answer = 'ABCD'[opts.indexOf(d.name)] as QARecord['answer']
+  const { options, answer } = shuffledOptions(d.name, distractors(w, d, rng, 3).map((x) => x.name), rng)
   const rationale = `A patient with ${findings} most likely has ${d.name}.`
-  return { id, source: 'synth-diagnosis', split: 'warmup', question, options: optionsFromList(opts), answer, meta: { disease: d.name, kind: 'diagnosis', rationale } }
+  return { id, source: 'synth-diagnosis', split: 'warmup', question, options, answer, meta: { disease: d.name, kind: 'diagnosis', rationale } }
 }
 
 const RECALL_FORMS = [
@@ -63,7 +70,7 @@ function asideOf(d: Disease, kinds: readonly ('organ' | 'mechanism' | 'findings'
   if (kind === 'organ') return `${d.name} affects the ${d.organ}.`
   if (kind === 'mechanism') return `${d.name} is a ${d.mechanism} disorder.`
   if (kind === 'findings') return `${d.name} presents with ${list(rng.shuffle(d.findings))}.`
-  return `The first-line treatment of ${d.name} is ${d.treatment}.`
+  return treatmentFact(d)
 }
 
 /**
@@ -103,7 +110,7 @@ export function makeQuestions(w: World, seed: number, perDisease = 6, warmupSize
   const test: QARecord[] = []
   let n = 0
   for (const d of w.diseases) {
-    for (let k = 0; k < 2; k++) train.push(record(`synth-${n++}`, 'synth-recall', 'train', `What is the first-line treatment of ${d.name}?`, d, w, rng, 'one-hop'))
+    for (let k = 0; k < 2; k++) train.push(record(`synth-${n++}`, 'synth-recall', 'train', RECALL_FORMS[0]!(d.name), d, w, rng, 'one-hop'))
     for (let k = 0; k < perDisease; k++) {
       const f = rng.shuffle(d.findings)
       const long = k % 2 === 0
