@@ -1,5 +1,8 @@
 import { DEFAULT_GEN, Generator, type GenEvent, type GenParams, type GenRequest } from '../generate/generator.js'
 import { loadModel, type LoadedModel } from '../model/files.js'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { modelFingerprint } from '../model/fingerprint.js'
 import type { Backend, BackendCompletion, BackendRequest, GenerateOptions } from './types.js'
 
 /** The embedded engine as a Backend: text through the model's tokenizer, chat through its chat template. */
@@ -13,6 +16,11 @@ export class EmbeddedBackend implements Backend {
     this.loaded = loaded
     this.model = loaded.dir
     this.generator = new Generator(loaded.model, loaded.tokenizer, { eosIds: eosIdsOf(loaded), maxBatch: opts.maxBatch, onTokens: opts.onTokens })
+  }
+
+  /** A fingerprint of the directory's config and weights (the in-memory model's own name when it has none). */
+  identity(): string {
+    return existsSync(join(this.loaded.dir, 'config.json')) ? `${modelFingerprint(this.loaded.dir)}` : this.model
   }
 
   static fromDir(dir: string, opts: { maxBatch?: number } = {}): EmbeddedBackend {

@@ -47,6 +47,10 @@ export class OpenAIBackend implements Backend {
     this.o = { concurrency: opts.concurrency ?? 8, timeoutMs: opts.timeoutMs ?? 600_000, maxRetries: opts.maxRetries ?? 6, backoffMs: opts.backoffMs ?? 500 }
   }
 
+  identity(): string {
+    return `${this.base} ${this.model}`
+  }
+
   private async call(path: string, body: unknown, method = 'POST'): Promise<unknown> {
     let last: RetryableError | null = null
     for (let attempt = 0; attempt <= this.o.maxRetries; attempt++) {

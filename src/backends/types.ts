@@ -30,6 +30,8 @@ export interface Backend {
   readonly kind: string
   /** The model's name (directory or served id). */
   readonly model: string
+  /** What names the model's weights for resumable outputs (e.g. a fingerprint of the files); defaults to `model`. */
+  identity?(): string
   /** n completions per request, in request order. */
   generate(requests: readonly BackendRequest[], opts?: GenerateOptions): Promise<BackendCompletion[][]>
   close(): Promise<void>

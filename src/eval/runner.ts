@@ -5,6 +5,7 @@ import { extractAnswer, isCorrect, type ExtractMode } from '../reward/extract.js
 import { getTemplate, renderPrompt } from '../reward/templates.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { JsonlLog } from '../util/jsonl-log.js'
+import { checkRunSettings } from '../util/run-settings.js'
 import { bootstrapMean } from './bootstrap.js'
 import { loadSuite, type Suite } from './suites.js'
 
@@ -125,7 +126,8 @@ export function scoreBenchmark(suite: Suite, records: readonly QARecord[], rows:
 /**
  * Runs benchmarks through a backend: prompts from the template, greedy decoding unless samples > 1,
  * extraction, scoring. Predictions are appended per batch to OUT/predictions.jsonl; a rerun skips the
- * finished batches (a partly written batch is redone whole, so results equal an uninterrupted run).
+ * finished batches (a partly written batch is redone whole, so results equal an uninterrupted run); OUT/settings.json
+ * makes sure that a rerun has the same model and generation settings.
  * OUT/results.json is written (atomically) after every benchmark.
  */
 export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalResults> {
@@ -137,6 +139,7 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
   const bs = o.batchSize ?? 16
   const mode = o.mode ?? 'lenient'
   const resamples = o.resamples ?? 1000
+  checkRunSettings(join(o.out, 'settings.json'), { model: backend.identity?.() ?? backend.model, backend: backend.kind, template: template.name, chat: o.chat === true, samples: k, temperature, max_new_tokens: maxNew, seed, batch_size: bs, extraction: mode }, 'evaluation')
   const log = new JsonlLog<PredictionRow>(join(o.out, 'predictions.jsonl'))
   // Keep only complete batches from an earlier run.
   const kept = new Map<string, PredictionRow[]>()

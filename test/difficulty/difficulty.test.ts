@@ -72,6 +72,9 @@ describe('difficulty levels', () => {
     const third = scriptedBackend(more, (i) => i % 4)
     await estimateDifficulty(third, more, { k: 3, template: 'boxed', out: log, batchSize: 3 })
     assert.equal(third.items, 3, 'only the added questions')
+    const other = { ...scriptedBackend(more, (i) => i % 4), model: 'another-model' }
+    await assert.rejects(estimateDifficulty(other, more, { k: 3, template: 'boxed', out: log, batchSize: 3 }), (e: Error) => e.message.includes(`${log}.settings.json`) && /model: "scripted" then, "another-model" now/.test(e.message))
+    await assert.rejects(estimateDifficulty(scriptedBackend(more, (i) => i % 4), more, { k: 3, template: 'boxed', out: log, batchSize: 3, temperature: 0.7 }), /temperature: 1 then, 0\.7 now/)
   })
 })
 

@@ -121,6 +121,25 @@ describe('eval end to end', () => {
     assert.equal(readFileSync(join(cut, 'predictions.jsonl'), 'utf8'), readFileSync(join(full, 'predictions.jsonl'), 'utf8'))
   })
 
+  it('an output made with other weights or settings is not resumed: the error names the file and what differs', async () => {
+    const dir = makeTinyModel({ seed: 21, std: 0.4, maxPositions: 2048 })
+    const out = tempDir()
+    const first = EmbeddedBackend.fromDir(dir)
+    await runEval(first, evalOpts(out))
+    await first.close()
+    const same = EmbeddedBackend.fromDir(dir)
+    let generated = 0
+    const counting: Backend = { kind: same.kind, model: same.model, identity: () => same.identity(), generate: async (reqs, o) => ((generated += reqs.length), same.generate(reqs, o)), close: async () => {} }
+    await runEval(counting, evalOpts(out))
+    assert.equal(generated, 0, 'the same model and settings: everything is resumed')
+    await assert.rejects(runEval(same, { ...evalOpts(out), maxNewTokens: 7 }), /settings\.json: .*max_new_tokens: 6 then, 7 now/)
+    await same.close()
+    makeTinyModel({ seed: 22, std: 0.4, maxPositions: 2048, dir }) // retrained in place: same path, new weights
+    const retrained = EmbeddedBackend.fromDir(dir)
+    await assert.rejects(runEval(retrained, evalOpts(out)), (e: Error) => e.message.startsWith(join(out, 'settings.json')) && /earlier evaluation with other settings \(model: /.test(e.message))
+    await retrained.close()
+  })
+
   it('CLI: eval, compare, table (with the published references beside ours)', () => {
     const dir = makeTinyModel({ seed: 12, std: 0.4, maxPositions: 2048 })
     const a = tempDir()
