@@ -3,7 +3,8 @@
  * findings → disease and disease → drug as the corpus states them; whether it reads the disease a question
  * asks about into its reasoning; the answer it gives when the right
  * two-step reasoning is pre-filled (RL can only reward reasoning that this figure lets pay); and what it
- * does on its own with the held-out questions (format-valid share, accuracy, a few completions).
+ * does on its own with the held-out questions (format-valid share, accuracy, a few completions), greedy
+ * and sampled at temperature 1 as in RL, by habit: reasoning that names the disease, or a terse answer.
  *
  *   node --import tsx scripts/demo-base-probe.ts [MODEL_DIR=assets/demo-base] [SEED=0]
  */
@@ -13,6 +14,7 @@ import { EmbeddedBackend } from '../src/backends/embedded.js'
 import { extractAnswer, isCorrect } from '../src/reward/extract.js'
 import { checkR1Format } from '../src/reward/format.js'
 import { getTemplate } from '../src/reward/templates.js'
+import { mentionsBeforeAnswer } from '../src/rl/trainer.js'
 import { makeQuestions } from '../src/synth/questions.js'
 import { list, makeWorld } from '../src/synth/world.js'
 
@@ -23,6 +25,7 @@ const t = getTemplate(existsSync(meta) ? (JSON.parse(readFileSync(meta, 'utf8'))
 const b = EmbeddedBackend.fromDir(dir)
 const w = makeWorld(seed)
 const { test } = makeQuestions(w, seed)
+const TERSE = '<think>The answer is'
 const greedy = (maxNewTokens: number) => ({ temperature: 0, maxNewTokens, stop: ['.'] })
 
 const disease = await b.generate(w.diseases.map((d) => ({ prompt: ` A patient with ${list([d.findings[2], d.findings[0], d.findings[1]])} most likely has`, params: greedy(24) })))
@@ -51,5 +54,16 @@ const texts = own.map((c) => c[0]!.text + (c[0]!.finishReason === 'stop' ? '</an
 const valid = texts.filter((x) => checkR1Format(x).valid).length
 const correct = texts.filter((x, i) => isCorrect(extractAnswer(x, test[i]!).letter, test[i]!)).length
 console.log(`on its own (greedy): format-valid ${valid} / ${test.length}, correct ${correct} / ${test.length}`)
+const names = (x: string, i: number) => mentionsBeforeAnswer(x, String(test[i]!.meta.disease))
+console.log(`  names the disease before answering: ${texts.filter(names).length} / ${test.length}; terse ("The answer is"): ${texts.filter((x) => x.includes(TERSE)).length} / ${test.length}`)
+
+// Sampled as in RL (temperature 1): how often each habit is written, and how often it is right.
+const sampled = await b.generate(test.map((r, i) => ({ prompt: t.plain(r), params: { temperature: 1, maxNewTokens: 48, stop: ['</answer>'], n: 8, seed: seed + i } })))
+const rows = sampled.flatMap((cs, i) => cs.map((c) => ({ i, x: c.text + (c.finishReason === 'stop' ? '</answer>' : '') })))
+for (const [habit, keep] of [['names the disease', (r: { i: number; x: string }) => names(r.x, r.i)], ['terse', (r: { i: number; x: string }) => r.x.includes(TERSE)], ['all', () => true]] as const) {
+  const k = rows.filter(keep)
+  const ok = k.filter((r) => isCorrect(extractAnswer(r.x, test[r.i]!).letter, test[r.i]!)).length
+  console.log(`  sampled, ${habit}: ${k.length} / ${rows.length} completions, correct ${ok} (${k.length ? ((100 * ok) / k.length).toFixed(1) : '-'}%)`)
+}
 for (const i of [0, 1, 2, 3]) console.log(`  [${test[i]!.meta.disease} → ${byName.get(String(test[i]!.meta.disease))!.treatment}] ${JSON.stringify(texts[i])}`)
 await b.close()

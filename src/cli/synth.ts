@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command } from 'commander'
 import { readRecords, writeRecords } from '../data/jsonl.js'
-import { makeQuestions } from '../synth/questions.js'
+import { DEFAULT_TERSE_SHARE, makeQuestions } from '../synth/questions.js'
 import { DEFAULT_PRETRAIN, pretrainBase } from '../synth/pretrain.js'
 import { makeCorpus, makeWorld } from '../synth/world.js'
 import { writeFileAtomic } from '../util/atomic.js'
@@ -16,14 +16,15 @@ export function synthCommand(): Command {
     .option('--diseases <n>', 'diseases in the world', intOption('--diseases'), 24)
     .option('--per-disease <n>', 'two-hop vignettes per disease', intOption('--per-disease'), 6)
     .option('--warmup-questions <n>', 'one-hop warm-up questions (with a short reasoning) for medrl pretrain --warmup', intOption('--warmup-questions'), 6000)
+    .option('--terse-share <x>', 'share of warm-up questions answered tersely ("The answer is X."), without the fact', floatOption('--terse-share'), DEFAULT_TERSE_SHARE)
     .option('--repeats <n>', 'passes of fact statements in the corpus', intOption('--repeats'), 6)
     .requiredOption('--out <dir>', 'directory: world.json, corpus.txt, train.jsonl, test.jsonl, warmup.jsonl')
-    .action((f: { seed: number; diseases: number; perDisease: number; warmupQuestions: number; repeats: number; out: string }) => {
+    .action((f: { seed: number; diseases: number; perDisease: number; warmupQuestions: number; terseShare: number; repeats: number; out: string }) => {
       mkdirSync(f.out, { recursive: true })
       const w = makeWorld(f.seed, f.diseases)
       writeFileAtomic(join(f.out, 'world.json'), `${JSON.stringify(w, null, 2)}\n`)
       writeFileAtomic(join(f.out, 'corpus.txt'), `${makeCorpus(w, f.seed, f.repeats).join('\n')}\n`)
-      const q = makeQuestions(w, f.seed, f.perDisease, f.warmupQuestions)
+      const q = makeQuestions(w, f.seed, f.perDisease, f.warmupQuestions, f.terseShare)
       writeRecords(join(f.out, 'train.jsonl'), q.train)
       writeRecords(join(f.out, 'test.jsonl'), q.test)
       writeRecords(join(f.out, 'warmup.jsonl'), q.warmup)

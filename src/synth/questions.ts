@@ -74,27 +74,44 @@ function asideOf(d: Disease, kinds: readonly ('organ' | 'mechanism' | 'findings'
 }
 
 /**
+ * Share of warm-up questions answered tersely ("The answer is X.") instead of with the fact: as a real base
+ * model often answers without explaining, the testbed's base has two habits, and RL has to find that on a
+ * two-hop question the one that states facts pays.
+ */
+export const DEFAULT_TERSE_SHARE = 0.6
+
+/**
  * One-hop questions with their reasoning in `meta.rationale`, in varied wordings and option orders, drawn
  * from their own random stream: recall of a first-line drug and diagnosis from findings, for every disease.
  * A reasoning states the fact that answers, half the time with an aside: another true statement about the
  * same disease (its organ, mechanism, findings or drug). A diagnosis may thus mention the drug in passing,
  * but no warm-up question asks for a drug from findings: that composition is what RL has to find.
+ * A `terseShare` of them (drawn from a stream of its own, so the questions stay the same) are answered
+ * "The answer is X." instead.
  */
-export function warmupQuestions(w: World, seed: number, n: number): QARecord[] {
+export function warmupQuestions(w: World, seed: number, n: number, terseShare = DEFAULT_TERSE_SHARE): QARecord[] {
   const rng = new Rng(hashString32(`${seed}:warmup`))
+  // Its own stream, so that the questions do not depend on the terse share.
+  const terseRng = new Rng(hashString32(`${seed}:warmup-terse`))
   return Array.from({ length: n }, (_, i) => {
     const d = w.diseases[rng.int(w.diseases.length)]!
     const aside = rng.int(2)
-    if (i % 2 === 0) {
-      const r = record(`synth-warmup-${i}`, 'synth-recall', 'warmup', RECALL_FORMS[rng.int(RECALL_FORMS.length)]!(d.name), d, w, rng, 'one-hop')
-      const fact = String(r.meta.rationale)
-      return { ...r, meta: { ...r.meta, rationale: aside === 0 ? `${asideOf(d, ['organ', 'mechanism', 'findings'], rng)} ${fact}` : fact } }
-    }
-    const f = list(rng.shuffle(d.findings))
-    const q = DIAGNOSIS_FORMS[rng.int(DIAGNOSIS_FORMS.length)]!(f, rng)
-    const r = diagnosis(`synth-warmup-${i}`, q.charAt(0).toUpperCase() + q.slice(1), f, d, w, rng)
-    return aside === 0 ? { ...r, meta: { ...r.meta, rationale: `${String(r.meta.rationale)} ${asideOf(d, ['organ', 'mechanism', 'treatment'], rng)}` } } : r
+    const r = i % 2 === 0 ? recallWarmup(i, d, w, rng, aside === 0) : diagnosisWarmup(i, d, w, rng, aside === 0)
+    return terseRng.next() < terseShare ? { ...r, meta: { ...r.meta, rationale: `The answer is ${r.options[r.answer]}.` } } : r
   })
+}
+
+function recallWarmup(i: number, d: Disease, w: World, rng: Rng, withAside: boolean): QARecord {
+  const r = record(`synth-warmup-${i}`, 'synth-recall', 'warmup', RECALL_FORMS[rng.int(RECALL_FORMS.length)]!(d.name), d, w, rng, 'one-hop')
+  const fact = String(r.meta.rationale)
+  return { ...r, meta: { ...r.meta, rationale: withAside ? `${asideOf(d, ['organ', 'mechanism', 'findings'], rng)} ${fact}` : fact } }
+}
+
+function diagnosisWarmup(i: number, d: Disease, w: World, rng: Rng, withAside: boolean): QARecord {
+  const f = list(rng.shuffle(d.findings))
+  const q = DIAGNOSIS_FORMS[rng.int(DIAGNOSIS_FORMS.length)]!(f, rng)
+  const r = diagnosis(`synth-warmup-${i}`, q.charAt(0).toUpperCase() + q.slice(1), f, d, w, rng)
+  return withAside ? { ...r, meta: { ...r.meta, rationale: `${String(r.meta.rationale)} ${asideOf(d, ['organ', 'mechanism', 'treatment'], rng)}` } } : r
 }
 
 /**
@@ -103,7 +120,7 @@ export function warmupQuestions(w: World, seed: number, n: number): QARecord[] {
  * questions of a third of the diseases are held out: train and test never share a question, and the test's
  * diseases never appear in a training vignette.
  */
-export function makeQuestions(w: World, seed: number, perDisease = 6, warmupSize = 6000): Testbed {
+export function makeQuestions(w: World, seed: number, perDisease = 6, warmupSize = 6000, terseShare = DEFAULT_TERSE_SHARE): Testbed {
   const rng = new Rng(seed)
   const heldOut = new Set(rng.shuffle(w.diseases.map((d) => d.name)).slice(0, Math.floor(w.diseases.length / 3)))
   const train: QARecord[] = []
@@ -123,7 +140,7 @@ export function makeQuestions(w: World, seed: number, perDisease = 6, warmupSize
       ;(held ? test : train).push(r)
     }
   }
-  return { train, test, warmup: warmupQuestions(w, seed, warmupSize) }
+  return { train, test, warmup: warmupQuestions(w, seed, warmupSize, terseShare) }
 }
 
 /**

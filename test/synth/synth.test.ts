@@ -61,7 +61,7 @@ describe('the fictional clinical world (medrl synth)', () => {
 
   it('warm-up questions are one-hop (recall of a drug, diagnosis from findings), answered by a reasoning that never composes the two', () => {
     const w = makeWorld(0)
-    const q = makeQuestions(w, 0, 6, 400)
+    const q = makeQuestions(w, 0, 6, 400, 0)
     assert.equal(q.warmup.length, 400)
     const byName = new Map(w.diseases.map((d) => [d.name, d]))
     const trainQ = new Set([...q.train, ...q.test].map((r) => r.question))
@@ -93,6 +93,28 @@ describe('the fictional clinical world (medrl synth)', () => {
     assert.ok(q.warmup.every((r) => !trainQ.has(r.question) || r.meta.kind === 'one-hop'), 'only recall wordings are shared with the training questions')
     assert.deepEqual(new Set(q.warmup.map((r) => r.meta.kind)), new Set(['one-hop', 'diagnosis']))
     assert.ok(new Set(q.warmup.map((r) => r.question)).size > 100, 'varied wordings')
+  })
+
+  it('a terse share of the warm-up answers "The answer is X." over the same questions', () => {
+    const w = makeWorld(0)
+    const full = makeQuestions(w, 0, 6, 1000, 0)
+    const terse = makeQuestions(w, 0, 6, 1000, 0.6)
+    assert.deepEqual(terse.train, full.train)
+    assert.deepEqual(terse.test, full.test)
+    let n = 0
+    terse.warmup.forEach((r, i) => {
+      const f = full.warmup[i]!
+      assert.deepEqual({ ...r, meta: { ...r.meta, rationale: null } }, { ...f, meta: { ...f.meta, rationale: null } }, 'the same question, options and answer')
+      if (r.meta.rationale === f.meta.rationale) return
+      assert.equal(r.meta.rationale, `The answer is ${r.options[r.answer]}.`)
+      n++
+    })
+    assert.ok(n > 540 && n < 660, `about 60% terse: ${n}`)
+    for (const kind of ['one-hop', 'diagnosis']) {
+      const ofKind = terse.warmup.filter((r) => r.meta.kind === kind)
+      const share = ofKind.filter((r) => String(r.meta.rationale).startsWith('The answer is')).length / ofKind.length
+      assert.ok(share > 0.5 && share < 0.7, `${kind}: ${share}`)
+    }
   })
 
   it('CLI writes world, corpus, train and test', () => {
