@@ -11,6 +11,8 @@ export const DYNAMICS: [string, string][] = [
   ['actor/kl', 'KL to the reference'],
   ['actor/entropy', 'Entropy'],
   ['actor/clipfrac', 'Clip fraction'],
+  // Logged when the training questions name the fact to be inferred (the testbed's two-hop vignettes).
+  ['reasoning/mentions_intermediate', 'Reasoning that names the intermediate fact'],
 ]
 
 export const STAGE_NAMES = ['format_failure', 'verbose_formatter', 'concise_structurer', 'direct_answer_hacker', 'step_by_step_exploit', 'reintegrated_reasoning']

@@ -32,6 +32,7 @@ describe('the demo pipeline, reduced (committed base model)', () => {
     assert.deepEqual(Object.keys(summary.heldout), ['n', 'base_accuracy', 'trained_accuracy', 'diff', 'diff_ci95'])
     assert.ok(summary.wall_seconds > 0)
     assert.ok(existsSync(join(out, 'report', 'index.html')))
+    assert.ok(existsSync(join(out, 'report', 'dynamics-reasoning-mentions_intermediate.svg')), 'the share naming the disease is charted over steps')
     assert.ok(existsSync(join(out, 'levels.jsonl')) && existsSync(join(out, 'subset.manifest.json')))
   })
 })
