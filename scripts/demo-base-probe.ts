@@ -50,7 +50,9 @@ const right = answers.filter((c, i) => extractAnswer(`<answer>${c[0]!.text}</ans
 console.log(`${t.name}: answer after the right reasoning, held-out questions: ${right} / ${test.length} (chance ${test.length / 4})`)
 
 const own = await b.generate(test.map((r) => ({ prompt: t.plain(r), params: { temperature: 0, maxNewTokens: 48, stop: ['</answer>'] } })))
-const texts = own.map((c) => c[0]!.text + (c[0]!.finishReason === 'stop' ? '</answer>' : ''))
+// A completion stopped at </answer> lacks it: put it back for the format check and extraction.
+const closed = (c: { text: string; finishReason: string }) => c.text + (c.finishReason === 'stop' ? '</answer>' : '')
+const texts = own.map((c) => closed(c[0]!))
 const valid = texts.filter((x) => checkR1Format(x).valid).length
 const correct = texts.filter((x, i) => isCorrect(extractAnswer(x, test[i]!).letter, test[i]!)).length
 console.log(`on its own (greedy): format-valid ${valid} / ${test.length}, correct ${correct} / ${test.length}`)
@@ -59,7 +61,7 @@ console.log(`  names the disease before answering: ${texts.filter(names).length}
 
 // Sampled as in RL (temperature 1): how often each habit is written, and how often it is right.
 const sampled = await b.generate(test.map((r, i) => ({ prompt: t.plain(r), params: { temperature: 1, maxNewTokens: 48, stop: ['</answer>'], n: 8, seed: seed + i } })))
-const rows = sampled.flatMap((cs, i) => cs.map((c) => ({ i, x: c.text + (c.finishReason === 'stop' ? '</answer>' : '') })))
+const rows = sampled.flatMap((cs, i) => cs.map((c) => ({ i, x: closed(c) })))
 for (const [habit, keep] of [['names the disease', (r: { i: number; x: string }) => names(r.x, r.i)], ['terse', (r: { i: number; x: string }) => r.x.includes(TERSE)], ['all', () => true]] as const) {
   const k = rows.filter(keep)
   const ok = k.filter((r) => isCorrect(extractAnswer(r.x, test[r.i]!).letter, test[r.i]!)).length

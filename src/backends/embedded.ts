@@ -20,7 +20,7 @@ export class EmbeddedBackend implements Backend {
 
   /** A fingerprint of the directory's config and weights (the in-memory model's own name when it has none). */
   identity(): string {
-    return existsSync(join(this.loaded.dir, 'config.json')) ? `${modelFingerprint(this.loaded.dir)}` : this.model
+    return existsSync(join(this.loaded.dir, 'config.json')) ? modelFingerprint(this.loaded.dir) : this.model
   }
 
   static fromDir(dir: string, opts: { maxBatch?: number } = {}): EmbeddedBackend {

@@ -37,6 +37,11 @@ export interface Backend {
   close(): Promise<void>
 }
 
+/** The model identity a resumable output records: the backend's own, else its model name. */
+export function backendIdentity(b: Backend): string {
+  return b.identity?.() ?? b.model
+}
+
 export class BackendError extends Error {
   constructor(
     message: string,

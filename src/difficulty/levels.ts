@@ -1,4 +1,4 @@
-import type { Backend, BackendRequest } from '../backends/types.js'
+import { backendIdentity, type Backend, type BackendRequest } from '../backends/types.js'
 import type { QARecord } from '../data/record.js'
 import { extractAnswer, isCorrect, type ExtractMode } from '../reward/extract.js'
 import { getTemplate, renderPrompt } from '../reward/templates.js'
@@ -53,7 +53,7 @@ export async function estimateDifficulty(backend: Backend, records: readonly QAR
   const temperature = o.temperature ?? 1
   const seed = o.seed ?? 0
   const bs = o.batchSize ?? 16
-  checkRunSettings(`${o.out}.settings.json`, { model: backend.identity?.() ?? backend.model, backend: backend.kind, template: template.name, chat: o.chat === true, temperature, max_new_tokens: o.maxNewTokens ?? 512, seed, extraction: o.mode ?? 'lenient' }, 'difficulty estimation')
+  checkRunSettings(`${o.out}.settings.json`, { model: backendIdentity(backend), backend: backend.kind, template: template.name, chat: o.chat === true, temperature, max_new_tokens: o.maxNewTokens ?? 512, seed, extraction: o.mode ?? 'lenient' }, 'difficulty estimation')
   const log = new JsonlLog<Done>(o.out)
   const done = new Map(log.rows.filter((r) => r.k === o.k).map((r) => [r.id, r]))
   const todo = records.filter((r) => !done.has(r.id))

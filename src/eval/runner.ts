@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { Backend, BackendRequest } from '../backends/types.js'
+import { backendIdentity, type Backend, type BackendRequest } from '../backends/types.js'
 import type { Letter, QARecord } from '../data/record.js'
 import { extractAnswer, isCorrect, type ExtractMode } from '../reward/extract.js'
 import { getTemplate, renderPrompt } from '../reward/templates.js'
@@ -139,7 +139,7 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
   const bs = o.batchSize ?? 16
   const mode = o.mode ?? 'lenient'
   const resamples = o.resamples ?? 1000
-  checkRunSettings(join(o.out, 'settings.json'), { model: backend.identity?.() ?? backend.model, backend: backend.kind, template: template.name, chat: o.chat === true, samples: k, temperature, max_new_tokens: maxNew, seed, batch_size: bs, extraction: mode }, 'evaluation')
+  checkRunSettings(join(o.out, 'settings.json'), { model: backendIdentity(backend), backend: backend.kind, template: template.name, chat: o.chat === true, samples: k, temperature, max_new_tokens: maxNew, seed, batch_size: bs, extraction: mode }, 'evaluation')
   const log = new JsonlLog<PredictionRow>(join(o.out, 'predictions.jsonl'))
   // Keep only complete batches from an earlier run.
   const kept = new Map<string, PredictionRow[]>()

@@ -103,7 +103,7 @@ export function warmupQuestions(w: World, seed: number, n: number, terseShare = 
 
 function recallWarmup(i: number, d: Disease, w: World, rng: Rng, withAside: boolean): QARecord {
   const r = record(`synth-warmup-${i}`, 'synth-recall', 'warmup', RECALL_FORMS[rng.int(RECALL_FORMS.length)]!(d.name), d, w, rng, 'one-hop')
-  const fact = String(r.meta.rationale)
+  const fact = treatmentFact(d)
   return { ...r, meta: { ...r.meta, rationale: withAside ? `${asideOf(d, ['organ', 'mechanism', 'findings'], rng)} ${fact}` : fact } }
 }
 
