@@ -12,6 +12,8 @@ import { difficultyCommand } from './difficulty.js'
 import { reportCommand } from './report.js'
 import { dashboardCommand } from './dashboard.js'
 import { pretrainCommand, synthCommand } from './synth.js'
+import { verlCommand } from './verl.js'
+import { rewardCommand } from './reward.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   program.addCommand(tableCommand())
   program.addCommand(serveCommand())
   program.addCommand(demoCommand())
+  program.addCommand(verlCommand())
+  program.addCommand(rewardCommand())
   return program
 }
 

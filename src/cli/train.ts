@@ -1,8 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { Command } from 'commander'
-import { applyOverrides, describeConfig, loadConfigFile, parseTrainConfig } from '../rl/config.js'
+import { Command, Option } from 'commander'
+import { describeConfig, readConfig } from '../rl/config.js'
 import { train, type StepLog } from '../rl/trainer.js'
+import { trainWithVerl } from '../verl/launch.js'
+import { verlNameOf } from '../verl/mapping.js'
 import { Progress } from '../util/progress.js'
 import { info, listOption } from './util.js'
 
@@ -19,29 +21,39 @@ export function trainCommand(): Command {
     .option('--out <dir>', 'run directory (config.yaml, metrics.jsonl, samples.jsonl, checkpoints/)')
     .option('--resume <dir>', 'continue a run from its last checkpoint (its config.yaml, plus any --set)')
     .option('--set <key=value...>', 'override options, e.g. --set actor.learning_rate=1e-5 rollout.num_generations=4', listOption)
-    .option('--help-config', 'list every option with its default and help')
-    .action(async (f: { config?: string; out?: string; resume?: string; set?: string[]; helpConfig?: boolean }) => {
+    .addOption(new Option('--engine <name>', 'who trains (default: the config’s engine, else embedded)').choices(['embedded', 'verl']))
+    .option('--help-config', 'list every option with its default, help and verl name')
+    .action(async (f: { config?: string; out?: string; resume?: string; set?: string[]; engine?: string; helpConfig?: boolean }) => {
       if (f.helpConfig) {
-        process.stdout.write(`${describeConfig().join('\n')}\n`)
+        process.stdout.write(`${describeConfig(undefined, '', verlNameOf).join('\n')}\n`)
         return
       }
       if (f.resume && f.config) throw new Error('--resume takes the run’s own config.yaml; give --set to change options')
       const runDir = f.resume ?? f.out
       if (!runDir) throw new Error('give --out RUN_DIR (a new run) or --resume RUN_DIR')
-      let raw: Record<string, unknown>
+      let path: string
       if (f.resume) {
-        const path = join(f.resume, 'config.yaml')
+        path = join(f.resume, 'config.yaml')
         if (!existsSync(path)) throw new Error(`${f.resume}: no config.yaml (is this a run directory?)`)
-        raw = loadConfigFile(readFileSync(path, 'utf8'))
       } else {
         if (!f.config) throw new Error('give --config FILE')
-        raw = loadConfigFile(readFileSync(f.config, 'utf8'))
+        path = f.config
       }
-      raw = applyOverrides(raw, f.set ?? [])
-      const cfg = parseTrainConfig(raw, f.config ?? join(runDir, 'config.yaml'))
+      const { raw, cfg } = readConfig(path, [...(f.set ?? []), ...(f.engine ? [`engine=${f.engine}`] : [])])
       const progress = new Progress('train', cfg.total_steps, 'steps')
       const tty = process.stderr.isTTY === true
       const t0 = Date.now()
+      if (cfg.engine === 'verl') {
+        const r = await trainWithVerl(cfg, raw, runDir, {
+          resume: f.resume !== undefined,
+          info,
+          onIngest: (x) => (tty ? progress.update(x.lastStep ?? 0) : info(`verl: step ${x.lastStep}/${cfg.total_steps}`)),
+        })
+        progress.stop()
+        info(`verl run: ${r.lastStep ?? 0} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+        process.stdout.write(`${runDir}\n`)
+        return
+      }
       const r = await train(cfg, runDir, {
         resume: f.resume !== undefined,
         info,

@@ -49,16 +49,21 @@ export interface ScoreOptions {
   mode: ExtractMode
 }
 
+/** One output scored against its record: what `medrl score`, the reward service and verl ingest all compute. */
+export function scoreOutput(output: string, record: QARecord, opts: ScoreOptions): Omit<ScoredItem, 'id'> {
+  const ctx = { format: opts.template.answerFormat, completionPrefix: opts.template.completionPrefix, extract: { mode: opts.mode } }
+  const r = opts.reward(output, record, ctx)
+  const stage = opts.template.answerFormat === 'r1' ? classifyStage(output, record, { prefix: opts.template.completionPrefix }) : null
+  return { extracted: r.extracted, correct: r.correct, format_valid: r.formatValid, reward: r.reward, stage, details: r.details }
+}
+
 /** Scores predictions against their records: extraction, correctness, format, reward and (R1) reasoning stage. */
 export function scorePredictions(records: readonly QARecord[], predictions: readonly Prediction[], opts: ScoreOptions, source = 'predictions'): { items: ScoredItem[]; summary: ScoreSummary } {
   const byId = new Map(records.map((r) => [r.id, r]))
-  const ctx = { format: opts.template.answerFormat, completionPrefix: opts.template.completionPrefix, extract: { mode: opts.mode } }
   const items = predictions.map((p, i) => {
     const record = byId.get(p.id)
     if (record === undefined) throw new DataError({ file: source, index: i, id: p.id }, 'id', 'no record with this id in the data')
-    const r = opts.reward(p.output, record, ctx)
-    const stage = opts.template.answerFormat === 'r1' ? classifyStage(p.output, record, { prefix: opts.template.completionPrefix }) : null
-    return { id: p.id, extracted: r.extracted, correct: r.correct, format_valid: r.formatValid, reward: r.reward, stage, details: r.details }
+    return { id: p.id, ...scoreOutput(p.output, record, opts) }
   })
   const n = items.length
   const share = (f: (x: ScoredItem) => boolean) => (n === 0 ? 0 : items.filter(f).length / n)

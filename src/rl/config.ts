@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import YAML from 'yaml'
 import { templateNames } from '../reward/templates.js'
@@ -23,8 +24,31 @@ const ModelInit = z
   })
   .strict()
 
+/** What only verl has: cluster shape, parallelism, memory, the rollout engine, and raw Hydra overrides. */
+const VerlSection = z
+  .object({
+    nnodes: z.number().int().positive().default(1).describe('nodes of the Ray cluster'),
+    n_gpus_per_node: z.number().int().positive().default(8).describe('GPUs per node'),
+    rollout_name: z.enum(['vllm', 'sglang']).default('vllm').describe('rollout engine'),
+    tensor_model_parallel_size: z.number().int().positive().optional().describe('rollout tensor parallel size (verl default 2)'),
+    gpu_memory_utilization: z.number().gt(0).max(1).optional().describe('share of GPU memory the rollout engine may take (verl default 0.5)'),
+    param_offload: z.boolean().optional().describe('FSDP: offload parameters to CPU (actor, reference, critic)'),
+    optimizer_offload: z.boolean().optional().describe('FSDP: offload optimizer state to CPU (actor, critic)'),
+    gradient_checkpointing: z.boolean().optional().describe('recompute activations in the backward pass (verl default true)'),
+    critic_model_path: z.string().optional().describe('PPO: the critic’s starting model (default: model.path)'),
+    critic_learning_rate: z.number().positive().optional().describe('PPO: the critic’s learning rate (verl default 1e-5)'),
+    project_name: z.string().default('medrl').describe('verl project name (metrics and checkpoint paths)'),
+    experiment_name: z.string().optional().describe('verl experiment name (default: the run directory’s name)'),
+    ray_address: z.string().optional().describe('Ray job API of a running cluster (http://HEAD:8265): submit with `ray job submit` instead of running on this node'),
+    reward_url: z.string().default('http://127.0.0.1:8765').describe('where reward.py finds `medrl reward serve` (MEDRL_REWARD_URL overrides)'),
+    reward_workers: z.number().int().positive().optional().describe('verl reward workers (verl default 8)'),
+    overrides: z.array(z.string()).default([]).describe('extra Hydra overrides (key=value; +key=value adds a key), checked against verl 0.9'),
+  })
+  .strict()
+
 export const TrainConfigSchema = z
   .object({
+    engine: z.enum(['embedded', 'verl']).default('embedded').describe('who trains: the embedded CPU engine, or verl on a GPU cluster'),
     algorithm: z.enum(['grpo', 'ppo']).default('grpo').describe('grpo (AlphaMed) or ppo (Med-RLVR)'),
     seed: z.number().int().default(0).describe('seed of every random choice of the run'),
     total_steps: z.number().int().positive().default(100).describe('policy update steps (one rollout batch each)'),
@@ -38,6 +62,8 @@ export const TrainConfigSchema = z
     data: z
       .object({
         files: z.array(z.string()).default([]).describe('question files (any layout medrl data import reads)'),
+        val_files: z.array(z.string()).default([]).describe('validation questions (verl validates on them every trainer.eval_steps)'),
+        max_prompt_length: z.number().int().positive().default(1024).describe('prompts longer than this many tokens are left out of training'),
         task: z
           .object({ name: z.enum(['color-rule']).default('color-rule'), size: z.number().int().positive().default(256), seed: z.number().int().default(0) })
           .strict()
@@ -114,12 +140,14 @@ export const TrainConfigSchema = z
     trainer: z
       .object({
         save_steps: z.number().int().min(0).default(50).describe('checkpoint every N steps (0: only at the end)'),
+        eval_steps: z.number().int().min(0).default(0).describe('greedy accuracy on data.val_files every N steps and at the end (0: never)'),
         save_total_limit: z.number().int().min(1).default(2).describe('checkpoints kept'),
         log_samples: z.number().int().min(0).default(4).describe('completions per step written to samples.jsonl'),
         checkpoint_dtype: z.enum(['F32', 'BF16']).default('F32').describe('weights in checkpoints (F32 resumes bit-exactly)'),
       })
       .strict()
       .prefault({}),
+    verl: VerlSection.prefault({}).describe('verl only (engine: verl)'),
   })
   .strict()
 
@@ -152,8 +180,8 @@ export function applyOverrides(raw: Record<string, unknown>, sets: readonly stri
   return out
 }
 
-/** Every option with default and help, for --help-config. */
-export function describeConfig(schema: z.ZodType = TrainConfigSchema, prefix = ''): string[] {
+/** Every option with default and help, for --help-config; `verlName` adds each key's verl name on a second line. */
+export function describeConfig(schema: z.ZodType = TrainConfigSchema, prefix = '', verlName?: (key: string) => string | undefined): string[] {
   const lines: string[] = []
   let s: z.ZodType = schema
   while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodPrefault) s = (s as z.ZodDefault<z.ZodType>).unwrap() as z.ZodType
@@ -164,18 +192,37 @@ export function describeConfig(schema: z.ZodType = TrainConfigSchema, prefix = '
       const key = prefix ? `${prefix}.${k}` : k
       if (inner instanceof z.ZodObject && !['task'].includes(k)) {
         if (v.description) lines.push(`${key}: ${v.description}`)
-        lines.push(...describeConfig(inner, key))
+        lines.push(...describeConfig(inner, key, verlName))
       } else {
         const def = v instanceof z.ZodDefault ? JSON.stringify((v as unknown as { def: { defaultValue: unknown } }).def.defaultValue) : v instanceof z.ZodOptional ? '(unset)' : ''
         lines.push(`${key.padEnd(36)} ${String(def).padEnd(14)} ${v.description ?? inner.description ?? ''}`)
+        const vn = verlName?.(key)
+        if (vn !== undefined) lines.push(`${''.padEnd(36)} ${'verl:'.padEnd(14)} ${vn}`)
       }
     }
   }
   return lines
 }
 
-export function loadConfigFile(text: string): Record<string, unknown> {
-  const v = YAML.parse(text) as unknown
-  if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw new Error('a config file holds a mapping of options')
+export function loadConfigFile(text: string, where = 'config'): Record<string, unknown> {
+  let v: unknown
+  try {
+    v = YAML.parse(text) as unknown
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message.split('\n')[0]}`)
+  }
+  if (v !== null && (typeof v !== 'object' || Array.isArray(v))) throw new Error(`${where}: a config file holds a mapping of options`)
   return (v ?? {}) as Record<string, unknown>
+}
+
+/** A config file with `--set` overrides applied: the raw options as written (to tell which were set) and the resolved config. */
+export function readConfig(path: string, sets: readonly string[] = []): { raw: Record<string, unknown>; cfg: TrainConfig } {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new Error(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`)
+  }
+  const raw = applyOverrides(loadConfigFile(text, path), sets)
+  return { raw, cfg: parseTrainConfig(raw, path) }
 }

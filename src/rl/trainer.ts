@@ -10,7 +10,7 @@ import { CausalLM } from '../model/causal-lm.js'
 import { initWeights, loadModel, newConfig, saveModel, type LoadedModel } from '../model/files.js'
 import type { TextTokenizer } from '../model/tokenizer.js'
 import { resolveReward, type RewardFn, type RewardResult } from '../reward/rewards.js'
-import { classifyStage, stageCounts, STAGES } from '../reward/stages.js'
+import { classifyStage, type Stage } from '../reward/stages.js'
 import { getTemplate, renderPrompt, type PromptTemplate } from '../reward/templates.js'
 import { pretrain } from '../train/lm.js'
 import { writeFileAtomic } from '../util/atomic.js'
@@ -21,7 +21,10 @@ import { getAdvantage } from './advantages.js'
 import { checkpointName, listCheckpoints, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js'
 import type { TrainConfig } from './config.js'
 import { KL_FUNCS } from './kl-host.js'
+import { mean, rolloutMetrics, type ScoredRollout } from './rollout-metrics.js'
 import { colorRuleTask } from './toy-task.js'
+
+export { mentionsBeforeAnswer } from './rollout-metrics.js'
 
 export interface StepLog {
   step: number
@@ -45,20 +48,8 @@ export interface TrainOptions {
   info?: (msg: string) => void
 }
 
-/** Whether the text names `term` before its answer (before <answer> if there is one), case-insensitively. */
-export function mentionsBeforeAnswer(text: string, term: string): boolean {
-  const lower = text.toLowerCase()
-  const end = lower.indexOf('<answer>')
-  const i = lower.indexOf(term.toLowerCase())
-  return i !== -1 && (end === -1 || i < end)
-}
-
 function bucket(n: number, k = 16): number {
   return Math.ceil(n / k) * k
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length
 }
 
 /** Data for a run: the configured files, or a built-in toy task. */
@@ -327,22 +318,21 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
       }
     })
 
-    // 6. Metrics.
-    const rewards = rows.map((r) => r.reward.reward)
-    const rewardMean = mean(rewards)
-    const diverse = (g: Rollout[]) => new Set(g.map((r) => r.reward.reward)).size > 1
-    const respLens = rows.map((r) => r.out.tokenIds.length)
+    // 6. Metrics: the rollout metrics every engine shares, then the update's.
+    const scored = (r: Rollout): ScoredRollout => ({
+      group: r.group,
+      source: r.record.source,
+      reward: r.reward.reward,
+      correct: r.reward.correct,
+      formatValid: r.reward.formatValid,
+      stage: r.stage as Stage | null,
+      completion: r.out.text,
+      responseLength: r.out.tokenIds.length,
+      truncated: r.out.finishReason === 'length',
+      ...(typeof r.record.meta.intermediate === 'string' ? { intermediate: r.record.meta.intermediate } : {}),
+    })
     const data: Record<string, number> = {
-      'reward/mean': rewardMean,
-      'reward/std': Math.sqrt(mean(rewards.map((x) => (x - rewardMean) ** 2))),
-      'accuracy/mean': mean(rows.map((r) => (r.reward.correct ? 1 : 0))),
-      'format/valid_rate': mean(rows.map((r) => (r.reward.formatValid ? 1 : 0))),
-      'rollout/effective_ratio': mean(allGroups.map((g) => (diverse(g) ? 1 : 0))),
-      'rollout/solve_all': mean(allGroups.map((g) => (g.every((r) => r.reward.correct) ? 1 : 0))),
-      'rollout/solve_none': mean(allGroups.map((g) => (g.every((r) => !r.reward.correct) ? 1 : 0))),
-      'rollout/groups_used': groups.length,
-      'response_length/mean': mean(respLens),
-      'response_length/clip_ratio': mean(rows.map((r) => (r.out.finishReason === 'length' ? 1 : 0))),
+      ...rolloutMetrics(rows.map(scored), allGroups.map((g) => g.map(scored))),
       'actor/kl': tokenKl ? mean(tokenKl.flatMap((row, i) => row.filter((_, t) => seq.responseMask[i]![t]))) : 0,
       'actor/ppo_kl': mean(upd.ppo_kl ?? []),
       'actor/entropy': mean(upd.entropy ?? []),
@@ -354,22 +344,6 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     if (upd.vf_loss) {
       data['critic/value_loss'] = mean(upd.vf_loss)
       data['critic/vf_clipfrac'] = mean(upd.vf_clipfrac ?? [])
-    }
-    if (template.answerFormat === 'r1') {
-      const counts = stageCounts(rows.map((r) => r.stage as (typeof STAGES)[number]))
-      for (const s of STAGES) data[`stage/${s}`] = counts[s] / rows.length
-    }
-    // Reasoning that names the intermediate fact (e.g. the disease behind a vignette) before answering.
-    const withIntermediate = rows.filter((r) => typeof r.record.meta.intermediate === 'string')
-    if (withIntermediate.length > 0) data['reasoning/mentions_intermediate'] = mean(withIntermediate.map((r) => (mentionsBeforeAnswer(r.out.text, String(r.record.meta.intermediate)) ? 1 : 0)))
-    const sources = [...new Set(rows.map((r) => r.record.source))]
-    if (sources.length > 1) {
-      for (const src of sources) {
-        const rs = rows.filter((r) => r.record.source === src)
-        data[`reward/mean/${src}`] = mean(rs.map((r) => r.reward.reward))
-        const gs = allGroups.filter((g) => g[0]!.record.source === src)
-        data[`rollout/effective_ratio/${src}`] = mean(gs.map((g) => (diverse(g) ? 1 : 0)))
-      }
     }
     const wall = (performance.now() - t0) / 1000
     for (const [k, v] of Object.entries(times)) data[`time/${k}`] = v

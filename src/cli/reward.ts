@@ -1,0 +1,31 @@
+import { Command } from 'commander'
+import { rewardNames } from '../reward/rewards.js'
+import { templateNames } from '../reward/templates.js'
+import { RewardService } from '../verl/reward-service.js'
+import { info, intOption } from './util.js'
+
+export function rewardCommand(): Command {
+  const reward = new Command('reward').description("medrl's reward as a service, for verl (reward.py asks it)")
+  reward
+    .command('serve')
+    .description('score batches of responses over HTTP (POST /score) with the registered rewards, extraction and stage classifier')
+    .option('--host <host>', 'address to bind (a non-loopback address needs --token)', '127.0.0.1')
+    .option('--port <port>', 'port (0 picks a free one)', intOption('--port'), 8765)
+    .option('--token <token>', 'require Authorization: Bearer TOKEN (default: MEDRL_REWARD_TOKEN)')
+    .option('--reward <spec>', `reward for rows that name none (${rewardNames().join(', ')})`, 'binary')
+    .option('--template <name>', `template for rows that name none (${templateNames().join(', ')})`, 'r1')
+    .action(async (f: { host: string; port: number; token?: string; reward: string; template: string }) => {
+      const service = new RewardService({ reward: f.reward, template: f.template, token: f.token ?? process.env.MEDRL_REWARD_TOKEN })
+      const addr = await service.listen(f.port, f.host)
+      const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`
+      info(`medrl reward service at ${url} (POST /score, GET /health); reward.py finds it with MEDRL_REWARD_URL=${url}`)
+      process.stdout.write(`${url}\n`)
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve())
+        process.once('SIGTERM', () => resolve())
+      })
+      info(`scored ${service.scored.items} responses in ${service.scored.requests} batches`)
+      await service.close()
+    })
+  return reward
+}

@@ -1,0 +1,48 @@
+"""Merges Hydra overrides (one a line, as `medrl verl prepare` writes overrides.txt) into verl's resolved trainer
+config in struct mode with OmegaConf, the library under Hydra: an unknown key fails as it would in verl.
+
+usage: python3 check_overrides.py ppo_trainer.yaml overrides.txt   → prints "ok N" or "error: …" (exit 1)
+"""
+import sys
+
+import yaml
+from omegaconf import OmegaConf, open_dict
+
+
+def parse_value(text):
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        body, out, i = text[1:-1], [], 0
+        while i < len(body):
+            if body[i] == "\\" and i + 1 < len(body):
+                out.append(body[i + 1])
+                i += 2
+            else:
+                out.append(body[i])
+                i += 1
+        return "".join(out)
+    return yaml.safe_load(text)
+
+
+def main():
+    cfg = OmegaConf.load(sys.argv[1])
+    OmegaConf.set_struct(cfg, True)
+    lines = [l for l in open(sys.argv[2], encoding="utf-8").read().split("\n") if l.strip()]
+    for line in lines:
+        key, _, value = line.partition("=")
+        try:
+            if key.startswith("~"):
+                with open_dict(cfg):
+                    parent, _, leaf = key[1:].rpartition(".")
+                    node = OmegaConf.select(cfg, parent) if parent else cfg
+                    del node[leaf]
+            elif key.startswith("+"):
+                OmegaConf.update(cfg, key.lstrip("+"), parse_value(value), merge=True, force_add=True)
+            else:
+                OmegaConf.update(cfg, key, parse_value(value), merge=True)
+        except Exception as e:  # noqa: BLE001
+            print("error: %s: %s: %s" % (line, type(e).__name__, str(e).splitlines()[0]))
+            sys.exit(1)
+    print("ok %d" % len(lines))
+
+
+main()
