@@ -1,4 +1,4 @@
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { rewardNames } from '../reward/rewards.js'
 import { templateNames } from '../reward/templates.js'
 import { RewardService } from '../verl/reward-service.js'
@@ -14,8 +14,9 @@ export function rewardCommand(): Command {
     .option('--token <token>', 'require Authorization: Bearer TOKEN (default: MEDRL_REWARD_TOKEN)')
     .option('--reward <spec>', `reward for rows that name none (${rewardNames().join(', ')})`, 'binary')
     .option('--template <name>', `template for rows that name none (${templateNames().join(', ')})`, 'r1')
-    .action(async (f: { host: string; port: number; token?: string; reward: string; template: string }) => {
-      const service = new RewardService({ reward: f.reward, template: f.template, token: f.token ?? process.env.MEDRL_REWARD_TOKEN })
+    .addOption(new Option('--mode <mode>', 'answer extraction for rows that name none (strict: what training rewards use)').choices(['strict', 'lenient']).default('strict'))
+    .action(async (f: { host: string; port: number; token?: string; reward: string; template: string; mode: 'strict' | 'lenient' }) => {
+      const service = new RewardService({ reward: f.reward, template: f.template, mode: f.mode, token: f.token ?? process.env.MEDRL_REWARD_TOKEN })
       const addr = await service.listen(f.port, f.host)
       const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`
       info(`medrl reward service at ${url} (POST /score, GET /health); reward.py finds it with MEDRL_REWARD_URL=${url}`)

@@ -59,13 +59,13 @@ export function templateNames(): string[] {
 }
 
 /** An R1 conversation template: the instruction as the system turn, the question as the user's. */
-function r1Template(name: string, description: string, instruction: string, answerWith: 'letter' | 'text'): PromptTemplate {
+function r1Template(name: string, description: string, instruction: string, answerWith: 'letter' | 'text', completionPrefix = ''): PromptTemplate {
   return {
     name,
     description,
     answerFormat: 'r1',
     answerWith,
-    completionPrefix: '',
+    completionPrefix,
     instruction,
     plain: (r) => `${instruction}\nUser: ${questionBlock(r)}\nAssistant:`,
     messages: (r) => [
@@ -76,6 +76,9 @@ function r1Template(name: string, description: string, instruction: string, answ
 }
 
 registerTemplate(r1Template('r1', 'R1 / Med-RLVR: reasoning in <think> … </think>, then the option letter in <answer> … </answer>', R1_INSTRUCTION, 'letter'))
+registerTemplate(
+  r1Template('r1-think', 'R1 with <think> pre-filled after "Assistant:" (R1-Zero style prompts for base models); the format check reads the pre-filled tag as part of the completion', R1_INSTRUCTION, 'letter', '<think>'),
+)
 registerTemplate(r1Template('r1-text', 'R1 format with the option text (not its letter) in <answer> … </answer>: the clinical testbed default', R1_TEXT_INSTRUCTION, 'text'))
 
 registerTemplate({

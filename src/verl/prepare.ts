@@ -125,7 +125,7 @@ export async function prepareVerlRun(cfg: TrainConfig, raw: Record<string, unkno
   checkOverrides(mapped.map(([k, v]) => `${k}=${hydraValue(v)}`), 'medrl → verl mapping')
   checkOverrides(cfg.verl.overrides, 'verl.overrides')
 
-  const extraInfo = { template: template.name, reward: cfg.data.reward, completion_prefix: template.completionPrefix }
+  const extraInfo = { template: template.name, reward: cfg.data.reward, extract_mode: 'strict', completion_prefix: template.completionPrefix }
   writeVerlParquet(paths.trainFile, train, { prompt, extraInfo })
   writeVerlParquet(paths.valFile, val, { prompt, extraInfo })
   writeFileAtomic(paths.rewardModule, rewardModuleText({ url: cfg.verl.reward_url }))

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
 import { isLetter, type Letter, type QARecord } from '../data/record.js'
+import type { ExtractMode } from '../reward/extract.js'
 import { resolveReward, type RewardFn } from '../reward/rewards.js'
 import { scoreOutput } from '../reward/score.js'
 import { getTemplate } from '../reward/templates.js'
@@ -11,7 +12,7 @@ import { getTemplate } from '../reward/templates.js'
  * prepare`) posts batches of verl's `compute_score` calls to POST /score; each item is scored by the registered
  * reward, strict extraction and the stage classifier, exactly as `medrl score` does.
  *
- * Request:  {"items": [{"solution_str": "…", "extra_info": {id, options {A..}, answer, template, reward, meta}, "data_source": "…"}]}
+ * Request:  {"items": [{"solution_str": "…", "extra_info": {id, options {A..}, answer, template, reward, extract_mode, meta}, "data_source": "…"}]}
  * Response: {"results": [{"score", "acc", "format_valid", "extracted", "stage"}]} in item order. `extracted` is
  * "" when no answer was found and `stage` "" for non-R1 templates: verl skips string-valued keys in its metrics
  * only when every value is a string.
@@ -22,6 +23,8 @@ export interface RewardServiceOptions {
   reward?: string
   /** Template when a row names none (its extra_info.template). */
   template?: string
+  /** Answer extraction when a row names none (its extra_info.extract_mode): strict, as training uses. */
+  mode?: ExtractMode
   /** Required as `Authorization: Bearer TOKEN` when set. */
   token?: string
   maxBodyBytes?: number
@@ -70,7 +73,7 @@ export function recordFromExtraInfo(extra: Record<string, unknown>, dataSource: 
 }
 
 /** Scores one verl call. Throws HttpError(400) naming the item and field when the row lacks what scoring needs. */
-export function scoreItem(item: unknown, i: number, defaults: { reward: string; template: string }, rewards: Map<string, RewardFn>): ScoreResult {
+export function scoreItem(item: unknown, i: number, defaults: { reward: string; template: string; mode: ExtractMode }, rewards: Map<string, RewardFn>): ScoreResult {
   if (typeof item !== 'object' || item === null) throw new HttpError(400, `items[${i}]: expected an object`)
   const o = item as Record<string, unknown>
   const solution = o.solution_str
@@ -96,7 +99,8 @@ export function scoreItem(item: unknown, i: number, defaults: { reward: string; 
   } catch (err) {
     throw new HttpError(400, `items[${i}].extra_info.template: ${(err as Error).message}`)
   }
-  const s = scoreOutput(solution, record, { template, reward, mode: 'strict' })
+  const mode = e.extract_mode === 'lenient' || e.extract_mode === 'strict' ? e.extract_mode : defaults.mode
+  const s = scoreOutput(solution, record, { template, reward, mode })
   return { score: s.reward, acc: s.correct ? 1 : 0, format_valid: s.format_valid ? 1 : 0, extracted: s.extracted ?? '', stage: s.stage ?? '' }
 }
 
@@ -132,11 +136,11 @@ export class RewardService {
   readonly scored = { items: 0, requests: 0 }
   private server: Server | null = null
   private readonly rewards = new Map<string, RewardFn>()
-  private readonly defaults: { reward: string; template: string }
+  private readonly defaults: { reward: string; template: string; mode: ExtractMode }
   private readonly token: Buffer | null
 
   constructor(private readonly opts: RewardServiceOptions = {}) {
-    this.defaults = { reward: opts.reward ?? 'binary', template: opts.template ?? 'r1' }
+    this.defaults = { reward: opts.reward ?? 'binary', template: opts.template ?? 'r1', mode: opts.mode ?? 'strict' }
     resolveReward(this.defaults.reward)
     getTemplate(this.defaults.template)
     this.token = opts.token ? Buffer.from(opts.token) : null

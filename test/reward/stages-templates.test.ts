@@ -1,3 +1,4 @@
+import { checkR1Format } from '../../src/reward/format.js'
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { QARecord } from '../../src/data/record.js'
@@ -53,9 +54,17 @@ describe('reasoning-stage classifier (Med-RLVR Figure 2), one hand-made example 
 })
 
 describe('prompt templates', () => {
-  it('registry holds r1, r1-text, boxed and direct', () => {
-    assert.deepEqual(templateNames(), ['r1', 'r1-text', 'boxed', 'direct'])
-    assert.throws(() => getTemplate('x'), /unknown template "x"; known: r1, r1-text, boxed, direct/)
+  it('registry holds r1, r1-think, r1-text, boxed and direct', () => {
+    assert.deepEqual(templateNames(), ['r1', 'r1-think', 'r1-text', 'boxed', 'direct'])
+    assert.throws(() => getTemplate('x'), /unknown template "x"; known: r1, r1-think, r1-text, boxed, direct/)
+  })
+
+  it('r1-think pre-fills <think> after the Assistant cue; the format check counts it', () => {
+    const p = renderPrompt(rec, 'r1-think')
+    assert.match(p.text, /\nAssistant: <think>$/)
+    const t = getTemplate('r1-think')
+    assert.equal(checkR1Format(' Emboli after catheterisation.</think><answer>C</answer>', { prefix: t.completionPrefix }).valid, true)
+    assert.equal(checkR1Format(' Emboli after catheterisation.</think><answer>C</answer>').valid, false)
   })
 
   it('r1 plain text: instruction, question, "Options:" with "A. …" lines, then the Assistant cue', () => {
