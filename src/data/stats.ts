@@ -116,3 +116,10 @@ export function statsChartSpec(records: readonly QARecord[], stats: DataStats): 
     ],
   }
 }
+
+/** Question lengths by source (characters of question and context): the report's length chart (AlphaMed Figure 2, right). */
+export function dataLengths(records: readonly QARecord[]): Record<string, number[]> {
+  const lengths: Record<string, number[]> = {}
+  for (const r of records) (lengths[r.source] ??= []).push(r.question.length + (r.context?.length ?? 0))
+  return lengths
+}

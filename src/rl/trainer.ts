@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import YAML from 'yaml'
 import { importFiles } from '../data/import.js'
+import { dataLengths } from '../data/stats.js'
 import type { QARecord } from '../data/record.js'
 import { AdamW, GradAccumulator, globalNorm, guardedStep, lrMultiplier } from '../engine/optim.js'
 import { DEFAULT_GEN, Generator, type GenOutput } from '../generate/generator.js'
@@ -113,9 +114,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
   const template = getTemplate(cfg.data.template)
   const records = await loadData(cfg)
   // Question lengths by source, for the report's length chart (AlphaMed Figure 2, right).
-  const lengths: Record<string, number[]> = {}
-  for (const r of records) (lengths[r.source] ??= []).push(r.question.length + (r.context?.length ?? 0))
-  writeFileAtomic(join(runDir, 'data_lengths.json'), JSON.stringify(lengths))
+  writeFileAtomic(join(runDir, 'data_lengths.json'), JSON.stringify(dataLengths(records)))
   const baseDir = cfg.model.path ?? join(runDir, 'base')
   if (!cfg.model.path && !existsSync(join(baseDir, 'config.json'))) await buildToyModel(cfg, records, template, baseDir, info)
 
@@ -176,6 +175,26 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     return { ids: tokenizer.encode(p.text, { addSpecialTokens: !chat }), record: p.record }
   }
 
+  // Prompts longer than data.max_prompt_length tokens are left out, as verl's filter_overlong_prompts does.
+  const fits = (rs: readonly QARecord[], what: string) => {
+    const kept = rs.filter((r) => promptIds(r).ids.length <= cfg.data.max_prompt_length)
+    if (kept.length < rs.length) info(`${rs.length - kept.length} of ${rs.length} ${what} prompts are longer than data.max_prompt_length (${cfg.data.max_prompt_length} tokens): left out`)
+    if (kept.length === 0 && rs.length > 0) throw new Error(`every ${what} prompt is longer than data.max_prompt_length (${cfg.data.max_prompt_length} tokens)`)
+    return kept
+  }
+  const trainRecords = fits(records, 'training')
+  const valRecords = cfg.trainer.eval_steps > 0 && cfg.data.val_files.length > 0 ? fits((await importFiles(cfg.data.val_files)).records, 'validation') : []
+
+  /** Greedy accuracy and reward on the validation questions, overall and per source (as verl's val-core metrics). */
+  async function validate(): Promise<Record<string, number>> {
+    const rendered = valRecords.map(promptIds)
+    const outs = await generator.generate(rendered.map((p) => ({ prompt: p.ids, params: { ...DEFAULT_GEN, maxNewTokens: cfg.rollout.max_new_tokens, n: 1, temperature: 0 } })))
+    const scored = outs.map((o, i) => ({ source: rendered[i]!.record.source, r: reward(o[0]!.text, rendered[i]!.record, rewardCtx) }))
+    const data: Record<string, number> = { 'val/accuracy': mean(scored.map((x) => (x.r.correct ? 1 : 0))), 'val/reward': mean(scored.map((x) => x.r.reward)) }
+    for (const src of new Set(scored.map((x) => x.source))) data[`val/accuracy/${src}`] = mean(scored.filter((x) => x.source === src).map((x) => (x.r.correct ? 1 : 0)))
+    return data
+  }
+
   async function rollouts(prompts: QARecord[], step: number, round: number, groupBase: number): Promise<Rollout[]> {
     const rendered = prompts.map(promptIds)
     const outs = await generator.generate(
@@ -208,7 +227,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     const allGroups: Rollout[][] = []
     let round = 0
     for (;;) {
-      const prompts = takePrompts(records, state, cfg.rollout.train_batch_size, cfg.seed, cfg.data.shuffle)
+      const prompts = takePrompts(trainRecords, state, cfg.rollout.train_batch_size, cfg.seed, cfg.data.shuffle)
       const rs = await timed('generate', () => rollouts(prompts, step, round, allGroups.length))
       const byGroup: Rollout[][] = []
       for (let i = 0; i < prompts.length; i++) byGroup.push(rs.slice(i * n, (i + 1) * n))
@@ -345,6 +364,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
       data['critic/value_loss'] = mean(upd.vf_loss)
       data['critic/vf_clipfrac'] = mean(upd.vf_clipfrac ?? [])
     }
+    if (valRecords.length > 0 && (step % cfg.trainer.eval_steps === 0 || step === cfg.total_steps)) Object.assign(data, await timed('validate', validate))
     const wall = (performance.now() - t0) / 1000
     for (const [k, v] of Object.entries(times)) data[`time/${k}`] = v
     data['time/step'] = wall

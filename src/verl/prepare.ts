@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import YAML from 'yaml'
 import { importFiles } from '../data/import.js'
 import type { QARecord } from '../data/record.js'
+import { dataLengths } from '../data/stats.js'
 import { writeVerlParquet } from '../data/verl-parquet.js'
 import type { ChatMessage } from '../model/chat-template.js'
 import type { TrainConfig } from '../rl/config.js'
@@ -37,13 +38,6 @@ export interface PreparedRun {
   valRecords: number
   /** What prepare decided that a user should know (a validation sample, filtered prompts…). */
   notes: string[]
-}
-
-/** Question lengths by source (characters), as the embedded trainer writes them for the report. */
-export function dataLengths(records: readonly QARecord[]): Record<string, number[]> {
-  const lengths: Record<string, number[]> = {}
-  for (const r of records) (lengths[r.source] ??= []).push(r.question.length + (r.context?.length ?? 0))
-  return lengths
 }
 
 function shellQuote(s: string): string {

@@ -6,6 +6,8 @@ import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import { parseTrainConfig } from '../../src/rl/config.js'
 import { train, type StepLog } from '../../src/rl/trainer.js'
+import { colorRuleTask } from '../../src/rl/toy-task.js'
+import { writeRecords } from '../../src/data/jsonl.js'
 import { ROOT, runCli, tempDir } from '../helpers.js'
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
@@ -45,6 +47,25 @@ describe('RL on a learnable toy task (each well under a minute on 2 cores)', () 
       assert.ok(existsSync(join(dir, 'checkpoints', 'step-000014', 'model.safetensors')))
     })
   }
+})
+
+describe('validation and prompt length, as on verl', () => {
+  it('data.val_files with trainer.eval_steps log greedy val/accuracy every N steps and at the end; overlong prompts are left out', async () => {
+    const dir = tempDir('medrl-val-')
+    const val = join(dir, 'val.jsonl')
+    writeRecords(val, colorRuleTask(24, 99))
+    const logs: StepLog[] = []
+    const infos: string[] = []
+    const cfg = parseTrainConfig(toyConfig('grpo', 3, { data: { task: { size: 128 }, template: 'direct', reward: 'binary', val_files: [val] }, trainer: { save_steps: 0, eval_steps: 2 } }))
+    await train(cfg, dir, { onStep: (l) => logs.push(l), info: (m) => infos.push(m) })
+    assert.deepEqual(logs.map((l) => typeof l.data['val/accuracy']), ['undefined', 'number', 'number'], 'steps 2 and 3 (the last)')
+    const v = logs[1]!.data
+    assert.ok(v['val/accuracy']! >= 0 && v['val/accuracy']! <= 1)
+    assert.equal(v['val/accuracy/color-rule'], v['val/accuracy'])
+    assert.ok(typeof v['time/validate'] === 'number')
+    await assert.rejects(train(parseTrainConfig(toyConfig('grpo', 1, { model: { init: { hidden: 32, layers: 1, heads: 2, kv_heads: 1, intermediate: 64, pretrain_steps: 0 } }, data: { task: { size: 16 }, template: 'direct', reward: 'binary', max_prompt_length: 5 } })), tempDir(), { info: (m) => infos.push(m) }), /every training prompt is longer than data\.max_prompt_length \(5 tokens\)/)
+    assert.ok(infos.some((m) => /16 of 16 training prompts are longer than data\.max_prompt_length \(5 tokens\): left out/.test(m)))
+  })
 })
 
 describe('resume', () => {
