@@ -2,7 +2,10 @@ import { Rng } from '../util/rng.js'
 import { BackendError, type Backend, type BackendCompletion, type BackendRequest, type GenerateOptions } from './types.js'
 
 export interface OpenAIBackendOptions {
-  /** Base URL including /v1 (e.g. http://127.0.0.1:8000/v1); default OPENAI_BASE_URL. */
+  /**
+   * Base URL including /v1 (e.g. http://127.0.0.1:8000/v1), or several separated by commas (one server per GPU or
+   * node, all serving the same model): requests go to the least busy; default OPENAI_BASE_URL.
+   */
   baseUrl?: string
   /** Default OPENAI_API_KEY (or MEDRL_API_KEY). */
   apiKey?: string
@@ -24,14 +27,26 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
 
+/** One server of the backend, with what it is doing now. */
+interface Endpoint {
+  base: string
+  inFlight: number
+  /** Not tried again before this time (ms) after a failure; 0 when healthy. */
+  downUntil: number
+  failures: number
+}
+
 /**
  * Any OpenAI-compatible endpoint (vLLM, SGLang, llama.cpp server, Ollama, hosted APIs): /completions for
- * prompts, /chat/completions for messages. Each request resolves exactly once, in request order.
+ * prompts, /chat/completions for messages. Each request resolves exactly once, in request order. With several
+ * endpoints, each attempt goes to the healthy one with the fewest requests in flight; one that fails (refused
+ * connection, 5xx, timeout) is left alone for a while and the request is retried on the others.
  */
 export class OpenAIBackend implements Backend {
   readonly kind = 'openai'
   model: string
-  private readonly base: string
+  private readonly endpoints: Endpoint[]
+  private next = 0
   private readonly key: string | undefined
   private readonly o: Required<Omit<OpenAIBackendOptions, 'baseUrl' | 'apiKey' | 'model'>>
   private readonly jitter = new Rng(0x5eed)
@@ -41,28 +56,60 @@ export class OpenAIBackend implements Backend {
   constructor(opts: OpenAIBackendOptions = {}) {
     const base = opts.baseUrl ?? process.env.OPENAI_BASE_URL
     if (!base) throw new Error('no endpoint: give --endpoint URL (…/v1) or set OPENAI_BASE_URL')
-    this.base = base.replace(/\/+$/, '')
+    const bases = base.split(',').map((b) => b.trim().replace(/\/+$/, '')).filter((b) => b !== '')
+    if (bases.length === 0) throw new Error(`no endpoint in "${base}"`)
+    for (const b of bases) if (!/^https?:\/\/[^/]/.test(b)) throw new Error(`--endpoint ${b}: not an http(s) URL`)
+    if (new Set(bases).size !== bases.length) throw new Error(`--endpoint lists a server twice: ${base}`)
+    this.endpoints = bases.map((b) => ({ base: b, inFlight: 0, downUntil: 0, failures: 0 }))
     this.key = opts.apiKey ?? process.env.OPENAI_API_KEY ?? process.env.MEDRL_API_KEY
     this.model = opts.model ?? ''
     this.o = { concurrency: opts.concurrency ?? 8, timeoutMs: opts.timeoutMs ?? 600_000, maxRetries: opts.maxRetries ?? 6, backoffMs: opts.backoffMs ?? 500 }
   }
 
-  identity(): string {
-    return `${this.base} ${this.model}`
+  /** Servers' base URLs, as given. */
+  get bases(): string[] {
+    return this.endpoints.map((e) => e.base)
   }
 
-  private async call(path: string, body: unknown, method = 'POST'): Promise<unknown> {
+  /**
+   * What resumable outputs record: the server and model; for several servers, the model alone, so a resume may
+   * use another set of servers of the same model (one that died left out, say).
+   */
+  identity(): string {
+    return this.endpoints.length === 1 ? `${this.endpoints[0]!.base} ${this.model}` : `openai servers ${this.model}`
+  }
+
+  /** The healthy endpoint with the fewest requests in flight (ties in turn), else the one that comes back first. */
+  private pick(avoid: Endpoint | null): Endpoint {
+    const now = Date.now()
+    const n = this.endpoints.length
+    let best: Endpoint | null = null
+    for (let k = 0; k < n; k++) {
+      const e = this.endpoints[(this.next + k) % n]!
+      if (e.downUntil > now || (e === avoid && n > 1)) continue
+      if (!best || e.inFlight < best.inFlight) best = e
+    }
+    this.next = (this.next + 1) % n
+    return best ?? [...this.endpoints].sort((a, b) => a.downUntil - b.downUntil).find((e) => e !== avoid || n === 1) ?? this.endpoints[0]!
+  }
+
+  private async call(path: string, body: unknown, method = 'POST', only?: Endpoint): Promise<unknown> {
     let last: RetryableError | null = null
+    let failed: Endpoint | null = null
     for (let attempt = 0; attempt <= this.o.maxRetries; attempt++) {
-      if (attempt > 0) {
+      const ep: Endpoint = only ?? this.pick(failed)
+      // Another server takes the retry at once; the same one only after a backoff.
+      if (attempt > 0 && (ep === failed || ep.downUntil > Date.now())) {
         const wait = last?.retryAfterMs ?? this.o.backoffMs * 2 ** (attempt - 1) * (0.5 + this.jitter.next())
         await sleep(Math.min(wait, 60_000))
       }
+      const base = ep.base
       const ctl = new AbortController()
       const timer = setTimeout(() => ctl.abort(), this.o.timeoutMs)
       this.attempts++
+      ep.inFlight++
       try {
-        const res = await fetch(`${this.base}${path}`, {
+        const res = await fetch(`${base}${path}`, {
           method,
           signal: ctl.signal,
           headers: { 'content-type': 'application/json', ...(this.key ? { authorization: `Bearer ${this.key}` } : {}) },
@@ -71,9 +118,13 @@ export class OpenAIBackend implements Backend {
         const text = await res.text()
         if (res.ok) {
           try {
-            return JSON.parse(text)
+            const parsed = JSON.parse(text) as unknown
+            ep.failures = 0
+            ep.downUntil = 0
+            return parsed
           } catch {
-            last = new RetryableError(`${path}: response is not JSON: ${text.slice(0, 200)}`, res.status)
+            last = new RetryableError(`${base}${path}: response is not JSON: ${text.slice(0, 200)}`, res.status)
+            failed = ep
             continue
           }
         }
@@ -84,31 +135,50 @@ export class OpenAIBackend implements Backend {
         } catch {
           // not JSON: keep the text
         }
-        if (!RETRYABLE.has(res.status)) throw new BackendError(`${this.base}${path}: HTTP ${res.status}: ${message}`, res.status, false)
+        if (!RETRYABLE.has(res.status)) throw new BackendError(`${base}${path}: HTTP ${res.status}: ${message}`, res.status, false)
         const ra = Number(res.headers.get('retry-after'))
-        last = new RetryableError(`${this.base}${path}: HTTP ${res.status}: ${message}`, res.status, Number.isFinite(ra) && ra > 0 ? ra * 1000 : undefined)
+        last = new RetryableError(`${base}${path}: HTTP ${res.status}: ${message}`, res.status, Number.isFinite(ra) && ra > 0 ? ra * 1000 : undefined)
       } catch (e) {
         if (e instanceof BackendError && !e.retryable) throw e
         if (e instanceof RetryableError) last = e
-        else last = new RetryableError(`${this.base}${path}: ${ctl.signal.aborted ? `no answer within ${this.o.timeoutMs} ms` : (e as Error).message}`)
+        else last = new RetryableError(`${base}${path}: ${ctl.signal.aborted ? `no answer within ${this.o.timeoutMs} ms` : (e as Error).message}`)
       } finally {
         clearTimeout(timer)
+        ep.inFlight--
+      }
+      // A failed server is left alone for a while (longer after repeated failures); 429 only slows this request.
+      failed = ep
+      if (last.status !== 429 && this.endpoints.length > 1) {
+        ep.failures++
+        ep.downUntil = Date.now() + Math.min(this.o.backoffMs * 2 ** Math.min(ep.failures, 8), 30_000)
       }
     }
     throw new BackendError(`${last?.message ?? path} (gave up after ${this.o.maxRetries + 1} attempts)`, last?.status, false)
   }
 
-  /** The served models' ids (GET /models). */
-  async models(): Promise<string[]> {
-    const r = (await this.call('/models', undefined, 'GET')) as { data?: { id: string }[] }
+  /** The served models' ids (GET /models) of one server (default: any). */
+  async models(endpoint?: Endpoint): Promise<string[]> {
+    const r = (await this.call('/models', undefined, 'GET', endpoint)) as { data?: { id: string }[] }
     return (r.data ?? []).map((m) => m.id)
   }
 
+  /** The model to ask for; with several servers, each that answers must serve it. */
   private async ensureModel(): Promise<void> {
-    if (this.model) return
-    const ids = await this.models()
-    if (ids.length === 0) throw new BackendError(`${this.base}/models lists no model; name one with --served-model`)
-    this.model = ids[0]!
+    if (this.model && this.endpoints.length === 1) return
+    for (const ep of this.endpoints) {
+      let ids: string[]
+      try {
+        ids = await this.models(ep)
+      } catch (e) {
+        if (this.endpoints.length > 1) continue // a server that is down now: its share goes to the others
+        throw e
+      }
+      if (!this.model) {
+        if (ids.length === 0) throw new BackendError(`${ep.base}/models lists no model; name one with --served-model`)
+        this.model = ids[0]!
+      } else if (!ids.includes(this.model)) throw new BackendError(`${ep.base} does not serve ${this.model} (it lists ${ids.join(', ') || 'nothing'}): every --endpoint must serve the same model`)
+    }
+    if (!this.model) throw new BackendError(`none of ${this.bases.join(', ')} answered GET /models`)
   }
 
   private body(r: BackendRequest): Record<string, unknown> {
@@ -135,7 +205,7 @@ export class OpenAIBackend implements Backend {
       usage?: { prompt_tokens?: number; completion_tokens?: number }
     }
     const choices = [...(res.choices ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
-    if (choices.length !== n) throw new BackendError(`${this.base}: asked for n=${n} completions, got ${choices.length}`)
+    if (choices.length !== n) throw new BackendError(`${this.bases.join(', ')}: asked for n=${n} completions, got ${choices.length}`)
     return choices.map((c) => {
       const lp = c.logprobs?.token_logprobs ?? c.logprobs?.content?.map((x) => x.logprob)
       const out: BackendCompletion = { text: (chat ? c.message?.content : c.text) ?? '', finishReason: c.finish_reason === 'length' ? 'length' : 'stop' }
@@ -145,8 +215,17 @@ export class OpenAIBackend implements Backend {
     })
   }
 
-  async generate(requests: readonly BackendRequest[], opts: GenerateOptions = {}): Promise<BackendCompletion[][]> {
+  private checked = false
+
+  /** Finds the served model (and, with several servers, checks each serves it). */
+  async ready(): Promise<void> {
+    if (this.checked) return
     await this.ensureModel()
+    this.checked = true
+  }
+
+  async generate(requests: readonly BackendRequest[], opts: GenerateOptions = {}): Promise<BackendCompletion[][]> {
+    await this.ready()
     const out = new Array<BackendCompletion[]>(requests.length)
     let next = 0
     let done = 0

@@ -32,6 +32,8 @@ export interface Backend {
   readonly model: string
   /** What names the model's weights for resumable outputs (e.g. a fingerprint of the files); defaults to `model`. */
   identity?(): string
+  /** Learns what identity() needs (e.g. the served model's name); called before identity(). */
+  ready?(): Promise<void>
   /** n completions per request, in request order. */
   generate(requests: readonly BackendRequest[], opts?: GenerateOptions): Promise<BackendCompletion[][]>
   close(): Promise<void>

@@ -31,7 +31,7 @@ export function info(msg: string): void {
 export function addBackendOptions(cmd: Command): Command {
   return cmd
     .option('--model <dir>', 'model directory (embedded engine)')
-    .option('--endpoint <url>', 'OpenAI-compatible base URL (…/v1)')
+    .option('--endpoint <urls>', 'OpenAI-compatible base URL (…/v1); several, comma-separated, spread the requests (one vLLM server per GPU or node)')
     .option('--api-key <key>', 'API key for --endpoint (default: OPENAI_API_KEY)')
     .option('--served-model <name>', 'model name at --endpoint (default: the first it lists)')
     .option('--concurrency <n>', 'requests in flight for --endpoint', intOption('--concurrency'), 8)

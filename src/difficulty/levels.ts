@@ -53,6 +53,7 @@ export async function estimateDifficulty(backend: Backend, records: readonly QAR
   const temperature = o.temperature ?? 1
   const seed = o.seed ?? 0
   const bs = o.batchSize ?? 16
+  await backend.ready?.()
   checkRunSettings(`${o.out}.settings.json`, { model: backendIdentity(backend), backend: backend.kind, template: template.name, chat: o.chat === true, temperature, max_new_tokens: o.maxNewTokens ?? 512, seed, extraction: o.mode ?? 'lenient' }, 'difficulty estimation')
   const log = new JsonlLog<Done>(o.out)
   const done = new Map(log.rows.filter((r) => r.k === o.k).map((r) => [r.id, r]))

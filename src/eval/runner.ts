@@ -139,6 +139,7 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
   const bs = o.batchSize ?? 16
   const mode = o.mode ?? 'lenient'
   const resamples = o.resamples ?? 1000
+  await backend.ready?.()
   checkRunSettings(join(o.out, 'settings.json'), { model: backendIdentity(backend), backend: backend.kind, template: template.name, chat: o.chat === true, samples: k, temperature, max_new_tokens: maxNew, seed, batch_size: bs, extraction: mode }, 'evaluation')
   const log = new JsonlLog<PredictionRow>(join(o.out, 'predictions.jsonl'))
   // Keep only complete batches from an earlier run.

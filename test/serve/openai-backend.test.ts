@@ -102,4 +102,30 @@ describe("medrl's openai backend", () => {
       proxy.server.close()
     }
   })
+
+  it('several endpoints: requests spread over them; a server that dies mid-run has its requests retried on the others; results as from one server', async () => {
+    const greedy: BackendRequest[] = Array.from({ length: 24 }, (_, i) => ({ prompt: `Case ${i}: the patient`, params: { maxNewTokens: 4, seed: i, temperature: 0 } }))
+    const one = await new OpenAIBackend({ baseUrl: upstream }).generate(greedy)
+    const a = await faultProxy([])
+    const b = await faultProxy([])
+    // The third server answers its first three requests (/models and two completions), then drops every connection.
+    const c = await faultProxy(['ok', 'ok', 'ok', ...new Array<Fault>(200).fill('drop')])
+    try {
+      const spread = new OpenAIBackend({ baseUrl: `${a.url}, ${b.url}`, concurrency: 4, backoffMs: 5 })
+      assert.deepEqual((await spread.generate(greedy)).map((x) => x.map((y) => y.text)), one.map((x) => x.map((y) => y.text)))
+      const completions = (p: { log: { body: string }[] }) => p.log.filter((l) => l.body.includes('"prompt"')).length
+      assert.equal(completions(a) + completions(b), 24, 'each request answered once')
+      assert.ok(completions(a) >= 6 && completions(b) >= 6, `spread: ${completions(a)} / ${completions(b)}`)
+      assert.equal(spread.identity(), 'openai servers tiny')
+      const survivors = new OpenAIBackend({ baseUrl: `${a.url},${b.url},${c.url}`, concurrency: 6, backoffMs: 5 })
+      const before = completions(a) + completions(b)
+      assert.deepEqual((await survivors.generate(greedy)).map((x) => x.map((y) => y.text)), one.map((x) => x.map((y) => y.text)))
+      const answeredByC = c.log.filter((l) => l.fault === 'ok' && l.body.includes('"prompt"')).length
+      assert.ok(c.log.some((l) => l.fault === 'drop'), 'the third server died mid-run')
+      assert.equal(completions(a) + completions(b) - before + answeredByC, 24, 'every request answered exactly once, the dead server’s retried on the others')
+      assert.throws(() => new OpenAIBackend({ baseUrl: `${a.url},${a.url}` }), /lists a server twice/)
+    } finally {
+      for (const p of [a, b, c]) p.server.close()
+    }
+  })
 })
