@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { writeFileAtomic } from '../src/util/atomic.js'
 import { rewardBench } from './reward.js'
+import { rewardServiceBench } from './reward-service.js'
 import { engineBench } from './engine.js'
 import { modelBench } from './model.js'
 import { generateBench } from './generate.js'
@@ -22,7 +23,7 @@ export interface BenchSection {
   run(): Promise<Figures>
 }
 
-const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench]
+const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench, rewardServiceBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
