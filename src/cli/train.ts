@@ -6,7 +6,7 @@ import { train, type StepLog } from '../rl/trainer.js'
 import { trainWithVerl } from '../verl/launch.js'
 import { verlNameOf } from '../verl/mapping.js'
 import { Progress } from '../util/progress.js'
-import { info, listOption } from './util.js'
+import { floatOption, info, listOption } from './util.js'
 
 function stepLine(l: StepLog, total: number): string {
   const d = l.data
@@ -22,8 +22,9 @@ export function trainCommand(): Command {
     .option('--resume <dir>', 'continue a run from its last checkpoint (its config.yaml, plus any --set)')
     .option('--set <key=value...>', 'override options, e.g. --set actor.learning_rate=1e-5 rollout.num_generations=4', listOption)
     .addOption(new Option('--engine <name>', 'who trains (default: the config’s engine, else embedded)').choices(['embedded', 'verl']))
+    .option('--follow <seconds>', "engine verl: how often to read verl's metrics and rollouts while it runs", floatOption('--follow'), 10)
     .option('--help-config', 'list every option with its default, help and verl name')
-    .action(async (f: { config?: string; out?: string; resume?: string; set?: string[]; engine?: string; helpConfig?: boolean }) => {
+    .action(async (f: { config?: string; out?: string; resume?: string; set?: string[]; engine?: string; follow: number; helpConfig?: boolean }) => {
       if (f.helpConfig) {
         process.stdout.write(`${describeConfig(undefined, '', verlNameOf).join('\n')}\n`)
         return
@@ -47,6 +48,7 @@ export function trainCommand(): Command {
         const r = await trainWithVerl(cfg, raw, runDir, {
           resume: f.resume !== undefined,
           info,
+          followSeconds: f.follow,
           onIngest: (x) => (tty ? progress.update(x.lastStep ?? 0) : info(`verl: step ${x.lastStep}/${cfg.total_steps}`)),
         })
         progress.stop()

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
+import { createWriteStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import YAML from 'yaml'
 import { modelInfo } from '../model/files.js'
@@ -26,9 +26,8 @@ export function requireVerl(what: string, modules = ['verl', 'ray']): void {
 }
 
 /** A run directory a new run may use: absent or empty (a finished or running run is never overwritten). */
-function claimRunDir(dir: string): void {
+function checkNewRunDir(dir: string): void {
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`${dir}: already holds a run; give another --out, or --resume ${dir} to continue it`)
-  mkdirSync(dir, { recursive: true })
 }
 
 function urlHostPort(url: string): { host: string; port: number } {
@@ -54,19 +53,31 @@ export async function trainWithVerl(cfg: TrainConfig, raw: Record<string, unknow
   const info = opts.info ?? (() => {})
   requireVerl('train --engine verl')
   const verlDir = join(runDir, 'verl')
-  if (!opts.resume) claimRunDir(runDir)
+  if (!opts.resume) checkNewRunDir(runDir)
   else if (!existsSync(join(verlDir, 'run.sh'))) throw new Error(`${runDir}: no verl/run.sh (is this a verl run directory?)`)
-  const prepared = await prepareVerlRun(cfg, raw, verlDir, { info })
-  writeFileAtomic(join(runDir, 'config.yaml'), YAML.stringify(cfg))
+  // The service first: a taken port fails before anything is written.
   let service: RewardService | null = null
-  const env: Record<string, string> = { ...(process.env as Record<string, string>), VERL_FILE_LOGGER_PATH: prepared.metricsFile }
+  const env: Record<string, string> = { ...(process.env as Record<string, string>) }
   if (!process.env.MEDRL_REWARD_URL) {
     const { host, port } = urlHostPort(cfg.verl.reward_url)
     service = new RewardService({ reward: cfg.data.reward, template: cfg.data.template, token: process.env.MEDRL_REWARD_TOKEN })
-    await service.listen(port, host)
+    try {
+      await service.listen(port, host)
+    } catch (e) {
+      throw new Error(`the reward service cannot listen at ${cfg.verl.reward_url} (${(e as Error).message}): set verl.reward_url to a free port, or MEDRL_REWARD_URL to a running \`medrl reward serve\``)
+    }
     env.MEDRL_REWARD_URL = cfg.verl.reward_url
     info(`medrl reward service at ${cfg.verl.reward_url}`)
   }
+  let prepared
+  try {
+    prepared = await prepareVerlRun(cfg, raw, verlDir, { info })
+  } catch (e) {
+    await service?.close()
+    throw e
+  }
+  env.VERL_FILE_LOGGER_PATH = prepared.metricsFile
+  writeFileAtomic(join(runDir, 'config.yaml'), YAML.stringify(cfg))
   const ingest = new VerlIngest({ metrics: prepared.metricsFile, rollouts: prepared.rolloutDir, out: runDir, prepared: verlDir })
   const log = createWriteStream(join(verlDir, 'verl.log'), { flags: 'a' })
   info(`verl: ${prepared.runScript} (log: ${join(verlDir, 'verl.log')})`)

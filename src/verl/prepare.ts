@@ -51,13 +51,14 @@ function runScriptText(cfg: TrainConfig, overrides: string[]): string {
 # (pip install ${VERL_PIP}, with vLLM or SGLang). The medrl reward service must be reachable first:
 #   medrl reward serve --port 8765            # on this node (loopback), or
 #   medrl reward serve --host 0.0.0.0 --token T   # on the head node, for a multi-node run
-# MEDRL_REWARD_URL / MEDRL_REWARD_TOKEN point reward.py at it. Extra Hydra overrides may follow: ./run.sh key=value
+# MEDRL_REWARD_URL / MEDRL_REWARD_TOKEN point reward.py at it; MEDRL_PYTHON names the Python with verl (default
+# python3). Extra Hydra overrides may follow: ./run.sh key=value
 set -euo pipefail
 HERE="$(cd "$(dirname "\${BASH_SOURCE[0]}")" && pwd)"
 export VERL_FILE_LOGGER_PATH="\${VERL_FILE_LOGGER_PATH:-$HERE/metrics.jsonl}"
 export MEDRL_REWARD_URL="\${MEDRL_REWARD_URL:-${cfg.verl.reward_url}}"
 `
-  if (cfg.verl.ray_address === undefined) return `${head}exec python3 -m verl.trainer.main_ppo \\\n${args}\n  "$@"\n`
+  if (cfg.verl.ray_address === undefined) return `${head}exec "\${MEDRL_PYTHON:-python3}" -m verl.trainer.main_ppo \\\n${args}\n  "$@"\n`
   return `${head}# Several nodes: the job goes to the Ray cluster; every worker gets the reward service's address and the metrics path.
 RAY_ADDRESS="\${RAY_ADDRESS:-${cfg.verl.ray_address}}"
 RUNTIME_ENV="$(python3 -c 'import json, os; print(json.dumps({"env_vars": {k: os.environ[k] for k in ("VERL_FILE_LOGGER_PATH", "MEDRL_REWARD_URL", "MEDRL_REWARD_TOKEN") if k in os.environ}}))')"

@@ -94,7 +94,7 @@ describe('verl prepare: one config, checked against verl 0.9 before anything run
       assert.equal(check.out, `ok ${lines.length}`)
       // run.sh carries the same overrides, in the exact command.
       const sh = readFileSync(join(out, 'run.sh'), 'utf8')
-      assert.match(sh, /python3 -m verl\.trainer\.main_ppo/)
+      assert.match(sh, /-m verl\.trainer\.main_ppo/)
       assert.equal(spawnSync('bash', ['-n', join(out, 'run.sh')]).status, 0, 'run.sh parses')
     }
     const every = readFileSync(join(dir, 'prep-2', 'overrides.txt'), 'utf8')
@@ -452,6 +452,55 @@ describe('verl ingest: metrics and rollout dumps back into a medrl run, resumes 
     for (const c of ['dynamics-reward-mean', 'dynamics-accuracy-mean', 'dynamics-rollout-effective_ratio', 'dynamics-response_length-mean', 'dynamics-actor-kl', 'dynamics-actor-entropy', 'dynamics-actor-clipfrac', 'stages-run', 'question-lengths']) {
       assert.ok(charts.includes(c), `chart ${c} (have ${charts.join(', ')})`)
     }
+  })
+})
+
+describe('train --engine verl: prepare, serve the reward, run, follow and ingest (verl replaced by a stand-in)', () => {
+  it('runs run.sh with the reward service up, reads metrics while it runs, ends with the whole run; refuses a used run directory; names the log when verl fails', async () => {
+    const dir = tempDir('medrl-launch-')
+    const port = await freePort()
+    const cfg = writeConfig(dir, { engine: 'verl', total_steps: 4, model: { path: 'Qwen/Qwen2.5-3B' }, data: { files: [MEDQA], template: 'r1', reward: 'format_correct' }, rollout: { train_batch_size: 4, num_generations: 4 }, trainer: { log_samples: 2 }, verl: { reward_url: `http://127.0.0.1:${port}` } })
+    // The rows verl would see: prepare is deterministic, so a prepare elsewhere gives the same prompts.
+    assert.equal(runCli(['verl', 'prepare', '--config', cfg, '--out', join(dir, 'probe')]).code, 0)
+    const rows = await readParquet(join(dir, 'probe', 'train.parquet'))
+    const steps = [0, 1, 2, 3].map((s) =>
+      rows.slice(s * 4, s * 4 + 4).flatMap((row, p) =>
+        [0, 1, 2, 3].map((k) => {
+          const truth = (row.extra_info as { answer: string }).answer
+          const letter = k <= s ? truth : truth === 'A' ? 'B' : 'A' // more right answers every step
+          return { data_source: 'medqa', input: (row.prompt as { content: string }[])[0]!.content, output: `<think>Since the findings fit, ${letter}.</think><answer>${letter}</answer>`, gts: (row.reward_model as { ground_truth: string }).ground_truth, extra_info: row.extra_info, uid: `p${s}-${p}_0_${k}` }
+        }),
+      ),
+    )
+    writeFileSync(join(dir, 'replay.json'), JSON.stringify({ steps }))
+    const env = { ...process.env, PYTHONPATH: join(ROOT, 'test', 'fixtures', 'verl-standin'), MEDRL_TEST_REPLAY: join(dir, 'replay.json') }
+    const run = join(dir, 'run')
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'medrl.js'), 'train', '--config', cfg, '--out', run, '--follow', '0.2'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+    const seen: number[] = []
+    const poll = setInterval(() => {
+      const f = join(run, 'metrics.jsonl')
+      if (existsSync(f)) seen.push(readFileSync(f, 'utf8').trim().split('\n').filter(Boolean).length)
+    }, 100)
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)))
+    clearInterval(poll)
+    assert.equal(code, 0, stderr)
+    assert.ok(seen.some((n) => n > 0 && n < 4), `metrics grew while verl ran: ${seen.join(',')}`)
+    const m = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; data: Record<string, number> })
+    assert.deepEqual(m.map((x) => x.step), [1, 2, 3, 4])
+    assert.deepEqual(m.map((x) => x.data['accuracy/mean']), [0.25, 0.5, 0.75, 1], 'accuracy from the dumps, re-scored by medrl')
+    assert.deepEqual(m.map((x) => x.data['reward/mean']), [0.25, 0.5, 0.75, 1], "the service's rewards, as verl logged them")
+    assert.equal(m[3]!.data['rollout/effective_ratio'], 0)
+    assert.equal(m[0]!.data['rollout/effective_ratio'], 1)
+    assert.ok(existsSync(join(run, 'config.yaml')) && existsSync(join(run, 'samples.jsonl')) && existsSync(join(run, 'verl', 'verl.log')))
+    // A used run directory is refused; a failing verl run is named with its log and how to resume.
+    const again = runCli(['train', '--config', cfg, '--out', run], { env })
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /already holds a run; give another --out, or --resume/)
+    const failing = runCli(['train', '--config', cfg, '--out', join(dir, 'run2'), '--follow', '0.2'], { env: { ...env, MEDRL_TEST_EXIT: '3' } })
+    assert.equal(failing.code, 1)
+    assert.match(failing.stderr, /verl exited with status 3 after step 4: see .*run2\/verl\/verl\.log; `medrl train --resume .*run2` continues/)
   })
 })
 
