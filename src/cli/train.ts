@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { describeConfig, readConfig } from '../rl/config.js'
-import { train, type StepLog } from '../rl/trainer.js'
-import { trainWithVerl } from '../verl/launch.js'
+import type { StepLog } from '../rl/trainer.js'
+import { engineNames, getEngine } from '../engines/index.js'
 import { verlNameOf } from '../verl/mapping.js'
 import { Progress } from '../util/progress.js'
 import { floatOption, info, listOption } from './util.js'
@@ -21,7 +21,7 @@ export function trainCommand(): Command {
     .option('--out <dir>', 'run directory (config.yaml, metrics.jsonl, samples.jsonl, checkpoints/)')
     .option('--resume <dir>', 'continue a run from its last checkpoint (its config.yaml, plus any --set)')
     .option('--set <key=value...>', 'override options, e.g. --set actor.learning_rate=1e-5 rollout.num_generations=4', listOption)
-    .addOption(new Option('--engine <name>', 'who trains (default: the config’s engine, else embedded)').choices(['embedded', 'verl']))
+    .addOption(new Option('--engine <name>', 'who trains (default: the config’s engine, else embedded)').choices(engineNames()))
     .option('--follow <seconds>', "engine verl: how often to read verl's metrics and rollouts while it runs", floatOption('--follow'), 10)
     .option('--help-config', 'list every option with its default, help and verl name')
     .action(async (f: { config?: string; out?: string; resume?: string; set?: string[]; engine?: string; follow: number; helpConfig?: boolean }) => {
@@ -44,24 +44,13 @@ export function trainCommand(): Command {
       const progress = new Progress('train', cfg.total_steps, 'steps')
       const tty = process.stderr.isTTY === true
       const t0 = Date.now()
-      if (cfg.engine === 'verl') {
-        const r = await trainWithVerl(cfg, raw, runDir, {
-          resume: f.resume !== undefined,
-          info,
-          followSeconds: f.follow,
-          onIngest: (x) => (tty ? progress.update(x.lastStep ?? 0) : info(`verl: step ${x.lastStep}/${cfg.total_steps}`)),
-        })
-        progress.stop()
-        info(`verl run: ${r.lastStep ?? 0} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-        process.stdout.write(`${runDir}\n`)
-        return
-      }
-      const r = await train(cfg, runDir, {
+      const r = await getEngine(cfg.engine).train(cfg, raw, runDir, {
         resume: f.resume !== undefined,
         info,
-        onStep: (l) => {
-          if (tty) progress.update(l.step, `reward ${l.data['reward/mean']!.toFixed(3)}`)
-          else info(stepLine(l, cfg.total_steps))
+        followSeconds: f.follow,
+        onStep: (step, data) => {
+          if (tty) progress.update(step, data['reward/mean'] !== undefined ? `reward ${data['reward/mean'].toFixed(3)}` : '')
+          else info(stepLine({ step, data }, cfg.total_steps))
         },
       })
       progress.stop()

@@ -139,6 +139,8 @@ export interface IngestSources {
 export interface IngestResult {
   steps: number
   lastStep: number | null
+  /** The last step's metrics. */
+  data: Record<string, number>
   dumps: number
   unmatched: number
 }
@@ -255,6 +257,7 @@ export class VerlIngest {
     writeFileAtomic(join(this.src.out, 'metrics.jsonl'), merged.map((r) => `${JSON.stringify(r)}\n`).join(''))
     writeFileAtomic(join(this.src.out, 'samples.jsonl'), samples.map((r) => `${JSON.stringify(r)}\n`).join(''))
     writeFileAtomic(this.cachePath, JSON.stringify(this.cache))
-    return { steps: merged.length, lastStep: merged.length > 0 ? merged[merged.length - 1]!.step : null, dumps, unmatched }
+    const lastRow = merged[merged.length - 1]
+    return { steps: merged.length, lastStep: lastRow?.step ?? null, data: lastRow?.data ?? {}, dumps, unmatched }
   }
 }

@@ -5,7 +5,7 @@ import YAML from 'yaml'
 import { modelInfo } from '../model/files.js'
 import type { TrainConfig } from '../rl/config.js'
 import { writeFileAtomic } from '../util/atomic.js'
-import { VerlIngest } from './ingest.js'
+import { VerlIngest, type IngestResult } from './ingest.js'
 import { prepareVerlRun } from './prepare.js'
 import { RewardService } from './reward-service.js'
 import { VERL_PIP, VERL_VERSION } from './schema.js'
@@ -38,7 +38,8 @@ function urlHostPort(url: string): { host: string; port: number } {
 export interface VerlTrainOptions {
   resume?: boolean
   info?: (m: string) => void
-  onIngest?: (r: { steps: number; lastStep: number | null }) => void
+  /** After each read of verl's files that found a new step: that step's metrics. */
+  onIngest?: (r: { steps: number; lastStep: number | null; data: Record<string, number> }) => void
   /** Seconds between reads of verl's files while it runs. */
   followSeconds?: number
 }
@@ -84,21 +85,18 @@ export async function trainWithVerl(cfg: TrainConfig, raw: Record<string, unknow
   const child = spawn('bash', [prepared.runScript], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   child.stdout.pipe(log, { end: false })
   child.stderr.pipe(log, { end: false })
-  let last = { steps: 0, lastStep: null as number | null }
-  const follow = setInterval(() => {
-    ingest
-      .run()
-      .then((r) => {
-        if (r.lastStep !== last.lastStep) opts.onIngest?.(r)
-        last = r
-      })
-      .catch(() => {}) // files mid-write: the next pass reads them
-  }, (opts.followSeconds ?? 10) * 1000)
+  let last: IngestResult = { steps: 0, lastStep: null, data: {}, dumps: 0, unmatched: 0 }
+  const read = async () => {
+    const r = await ingest.run()
+    if (r.lastStep !== last.lastStep) opts.onIngest?.(r)
+    last = r
+  }
+  const follow = setInterval(() => void read().catch(() => {}), (opts.followSeconds ?? 10) * 1000) // files mid-write: the next pass reads them
   const code = await new Promise<number>((resolveExit) => child.on('close', (c) => resolveExit(c ?? 1)))
   clearInterval(follow)
   log.end()
   await service?.close()
-  last = await ingest.run()
+  await read()
   if (code !== 0) throw new Error(`verl exited with status ${code} after step ${last.lastStep ?? 0}: see ${join(verlDir, 'verl.log')}; \`medrl train --resume ${runDir}\` continues from its last checkpoint`)
   return last
 }

@@ -1,0 +1,64 @@
+import type { TrainConfig } from '../rl/config.js'
+import { train } from '../rl/trainer.js'
+import { Registry } from '../util/registry.js'
+import { trainWithVerl } from '../verl/launch.js'
+
+/** How a training job reports itself while it runs. */
+export interface EngineRunOptions {
+  /** Continue the run in runDir from its last checkpoint. */
+  resume?: boolean
+  info?: (msg: string) => void
+  /** Called when a step's metrics are in runDir/metrics.jsonl (every step, or as an external engine's are read). */
+  onStep?: (step: number, data: Record<string, number>) => void
+  /** An external engine's outputs are read back this often (seconds). */
+  followSeconds?: number
+}
+
+export interface EngineResult {
+  /** The last step whose metrics are in the run directory. */
+  steps: number
+  /** The newest checkpoint, where the engine writes Hugging Face directories itself (embedded). */
+  lastCheckpoint: string | null
+}
+
+/**
+ * The seam between medrl and whatever trains the model. An engine runs a training job from a resolved config
+ * and leaves the same run layout behind: config.yaml, metrics.jsonl ({"step", "data"} with medrl's names),
+ * samples.jsonl and checkpoints (Hugging Face directories, or the engine's own with an export to one).
+ * Reports, the dashboard, stage analysis and evaluation read only that layout.
+ */
+export interface TrainingEngine {
+  name: string
+  description: string
+  /** `raw` is the config as written (before defaults), for engines that refuse keys they cannot honour. */
+  train(cfg: TrainConfig, raw: Record<string, unknown>, runDir: string, opts: EngineRunOptions): Promise<EngineResult>
+}
+
+const registry = new Registry<TrainingEngine>('an engine', 'engine')
+
+export function registerEngine(e: TrainingEngine): void {
+  registry.register(e.name, e)
+}
+
+export function getEngine(name: string): TrainingEngine {
+  return registry.get(name)
+}
+
+export function engineNames(): string[] {
+  return registry.names()
+}
+
+registerEngine({
+  name: 'embedded',
+  description: "medrl's own CPU engine (onnxruntime): laptops, CI, the demo, models up to a few hundred million parameters",
+  train: (cfg, _raw, runDir, o) => train(cfg, runDir, { resume: o.resume, info: o.info, onStep: (l) => o.onStep?.(l.step, l.data) }),
+})
+
+registerEngine({
+  name: 'verl',
+  description: 'verl 0.9 on a GPU cluster (Ray, FSDP, vLLM/SGLang), driven from the same config',
+  train: async (cfg, raw, runDir, o) => {
+    const r = await trainWithVerl(cfg, raw, runDir, { resume: o.resume, info: o.info, followSeconds: o.followSeconds, onIngest: (x) => x.lastStep !== null && o.onStep?.(x.lastStep, x.data) })
+    return { steps: r.lastStep ?? 0, lastCheckpoint: null }
+  },
+})
