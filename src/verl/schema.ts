@@ -37,7 +37,8 @@ export function hydraValue(v: unknown): string {
   if (typeof v === 'string') {
     // Unquoted strings that Hydra would read as another type (true, null, 1e-3) or that hold grammar characters are quoted.
     if (/^[A-Za-z_/~][A-Za-z0-9_\-/.:~@]*$/.test(v) && !/^(true|false|null|nan|inf)$/i.test(v)) return v
-    return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`
+    // Hydra's quoted strings: backslashes are special only before a quote or at the end, where they are doubled.
+    return `'${v.replace(/(\\*)('|$)/g, (_, bs: string, q: string) => bs + bs + (q === "'" ? "\\'" : ''))}'`
   }
   throw new Error(`no Hydra form for ${JSON.stringify(v)}`)
 }

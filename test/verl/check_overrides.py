@@ -3,6 +3,7 @@ config in struct mode with OmegaConf, the library under Hydra: an unknown key fa
 
 usage: python3 check_overrides.py ppo_trainer.yaml overrides.txt   → prints "ok N" or "error: …" (exit 1)
 """
+import re
 import sys
 
 import yaml
@@ -10,16 +11,11 @@ from omegaconf import OmegaConf, open_dict
 
 
 def parse_value(text):
+    """A Hydra value: quoted strings unescaped by Hydra's rule (backslashes count only before a quote or at the
+    end, where they come doubled; an escaped quote is a quote), anything else read as YAML."""
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        body, out, i = text[1:-1], [], 0
-        while i < len(body):
-            if body[i] == "\\" and i + 1 < len(body):
-                out.append(body[i + 1])
-                i += 2
-            else:
-                out.append(body[i])
-                i += 1
-        return "".join(out)
+        q = text[0]
+        return re.sub(r"(\\+)(%s|$)" % q, lambda m: "\\" * (len(m.group(1)) // 2) + (q if len(m.group(1)) % 2 else m.group(2)), text[1:-1])
     return yaml.safe_load(text)
 
 
@@ -45,4 +41,5 @@ def main():
     print("ok %d" % len(lines))
 
 
-main()
+if __name__ == "__main__":
+    main()

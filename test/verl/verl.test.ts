@@ -10,6 +10,7 @@ import { importFiles } from '../../src/data/import.js'
 import { getReward } from '../../src/reward/rewards.js'
 import { scoreOutput } from '../../src/reward/score.js'
 import { getTemplate, renderPrompt } from '../../src/reward/templates.js'
+import { hydraValue } from '../../src/verl/schema.js'
 import { ROOT, dataFile, runCli, tempDir } from '../helpers.js'
 
 /** Debian's python3, where CI installs python3-omegaconf (the library under Hydra). */
@@ -151,6 +152,19 @@ describe('verl prepare: one config, checked against verl 0.9 before anything run
       assert.equal(r.stderr.trim().split('\n').length, 1, 'one line')
       assert.ok(!existsSync(out), 'nothing written')
     }
+  })
+
+  it('Hydra values: strings quoted by Hydra’s rules read back as they were', () => {
+    const values = ['plain/path.parquet', 'with space', "it's", 'a\\b', 'ends\\', "both\\'s", '{% if bos_token %}{{ bos_token }}{% endif %}', 'true', '1e-3', '']
+    const encoded = values.map(hydraValue)
+    assert.equal(encoded[0], 'plain/path.parquet')
+    assert.equal(encoded[2], "'it\\'s'")
+    assert.equal(encoded[3], "'a\\b'", 'a backslash inside is left alone')
+    assert.equal(encoded[7], "'true'", 'a string that would read as another type is quoted')
+    const r = spawnSync(PY, ['-c', `import sys, json; sys.path.insert(0, ${JSON.stringify(HERE)}); from check_overrides import parse_value; print(json.dumps([parse_value(x) for x in json.loads(sys.argv[1])]))`, JSON.stringify(encoded)], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout), values)
+    assert.deepEqual([hydraValue(3), hydraValue(1e-6), hydraValue(true), hydraValue(null), hydraValue(['console', 'file'])], ['3', '0.000001', 'true', 'null', '[console,file]'])
   })
 
   it('--help-config shows each key’s verl name', () => {
