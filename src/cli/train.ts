@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { describeConfig, readConfig } from '../rl/config.js'
 import type { StepLog } from '../rl/trainer.js'
-import { engineNames, getEngine } from '../engines/index.js'
+import { engineNames, runTraining } from '../engines/index.js'
 import { verlNameOf } from '../verl/mapping.js'
 import { Progress } from '../util/progress.js'
 import { floatOption, info, listOption } from './util.js'
@@ -44,7 +44,7 @@ export function trainCommand(): Command {
       const progress = new Progress('train', cfg.total_steps, 'steps')
       const tty = process.stderr.isTTY === true
       const t0 = Date.now()
-      const r = await getEngine(cfg.engine).train(cfg, raw, runDir, {
+      const r = await runTraining(cfg, raw, runDir, {
         resume: f.resume !== undefined,
         info,
         followSeconds: f.follow,

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs'
 import type { TrainConfig } from '../rl/config.js'
 import { train } from '../rl/trainer.js'
 import { Registry } from '../util/registry.js'
@@ -42,6 +43,18 @@ export function registerEngine(e: TrainingEngine): void {
 
 export function getEngine(name: string): TrainingEngine {
   return registry.get(name)
+}
+
+/** A new run goes into an absent or empty directory: a finished or running run is never overwritten. */
+export function checkNewRunDir(dir: string): void {
+  if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`${dir}: already holds a run; give another --out, or --resume ${dir} to continue it`)
+}
+
+/** Runs a config on its engine: a new run only into an unused directory, a resumed one where it was. */
+export function runTraining(cfg: TrainConfig, raw: Record<string, unknown>, runDir: string, opts: EngineRunOptions): Promise<EngineResult> {
+  const engine = getEngine(cfg.engine)
+  if (!opts.resume) checkNewRunDir(runDir)
+  return engine.train(cfg, raw, runDir, opts)
 }
 
 export function engineNames(): string[] {

@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import YAML from 'yaml'
 import { importFiles } from '../data/import.js'
 import { dataLengths } from '../data/stats.js'
@@ -66,8 +66,11 @@ async function loadData(cfg: TrainConfig): Promise<QARecord[]> {
  * pretraining on prompts followed by answers in the template's format, right only for a share of them: the
  * base model knows the format and half-knows the rule, and RL has to sharpen it.
  */
-async function buildToyModel(cfg: TrainConfig, records: QARecord[], template: PromptTemplate, dir: string, info: (m: string) => void): Promise<void> {
+async function buildToyModel(cfg: TrainConfig, records: QARecord[], template: PromptTemplate, finalDir: string, info: (m: string) => void): Promise<void> {
   const init = cfg.model.init!
+  // Built under a temporary name and renamed once pretrained: a kill midway never leaves a base that looks finished.
+  for (const stale of readdirSync(dirname(finalDir)).filter((n) => n.startsWith(`${basename(finalDir)}.tmp-`))) rmSync(join(dirname(finalDir), stale), { recursive: true, force: true })
+  const dir = `${finalDir}.tmp-${process.pid}`
   const rng = new Rng(init.seed)
   const answerText = (r: QARecord, letter: string) => (template.answerFormat === 'r1' ? ` <think>The card decides.</think><answer>${letter}</answer>` : template.answerFormat === 'boxed' ? ` The answer is \\boxed{${letter}}.` : ` ${letter}`)
   const texts = records.map((r) => renderPrompt(r, template).text + answerText(r, rng.next() < init.pretrain_correct_share ? r.answer : 'ABCD'[rng.int(4)]!))
@@ -85,6 +88,7 @@ async function buildToyModel(cfg: TrainConfig, records: QARecord[], template: Pr
   }
   saveModel(dir, config, model.weights)
   await model.dispose()
+  renameSync(dir, finalDir)
 }
 
 /** The prompts of one step: the next `n` of the epoch's seeded order, crossing into the next epoch. */
@@ -109,10 +113,12 @@ function takePrompts(records: readonly QARecord[], state: TrainerState, n: numbe
  */
 export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions & { resume?: boolean } = {}): Promise<{ steps: number; lastCheckpoint: string | null }> {
   const info = opts.info ?? (() => {})
+  // What can be wrong with the inputs is found before anything is written.
+  const template = getTemplate(cfg.data.template)
+  if (cfg.model.path !== undefined && !existsSync(join(cfg.model.path, 'config.json'))) throw new Error(`model.path ${cfg.model.path}: no config.json there (give a Hugging Face model directory)`)
+  const records = await loadData(cfg)
   mkdirSync(runDir, { recursive: true })
   writeFileAtomic(join(runDir, 'config.yaml'), YAML.stringify(cfg))
-  const template = getTemplate(cfg.data.template)
-  const records = await loadData(cfg)
   // Question lengths by source, for the report's length chart (AlphaMed Figure 2, right).
   writeFileAtomic(join(runDir, 'data_lengths.json'), JSON.stringify(dataLengths(records)))
   const baseDir = cfg.model.path ?? join(runDir, 'base')

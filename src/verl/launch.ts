@@ -25,11 +25,6 @@ export function requireVerl(what: string, modules = ['verl', 'ray']): void {
   }
 }
 
-/** A run directory a new run may use: absent or empty (a finished or running run is never overwritten). */
-function checkNewRunDir(dir: string): void {
-  if (existsSync(dir) && readdirSync(dir).length > 0) throw new Error(`${dir}: already holds a run; give another --out, or --resume ${dir} to continue it`)
-}
-
 function urlHostPort(url: string): { host: string; port: number } {
   const u = new URL(url)
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) }
@@ -54,8 +49,7 @@ export async function trainWithVerl(cfg: TrainConfig, raw: Record<string, unknow
   const info = opts.info ?? (() => {})
   requireVerl('train --engine verl')
   const verlDir = join(runDir, 'verl')
-  if (!opts.resume) checkNewRunDir(runDir)
-  else if (!existsSync(join(verlDir, 'run.sh'))) throw new Error(`${runDir}: no verl/run.sh (is this a verl run directory?)`)
+  if (opts.resume && !existsSync(join(verlDir, 'run.sh'))) throw new Error(`${runDir}: no verl/run.sh (is this a verl run directory?)`)
   // The service first: a taken port fails before anything is written.
   let service: RewardService | null = null
   const env: Record<string, string> = { ...(process.env as Record<string, string>) }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
@@ -128,5 +128,48 @@ describe('medrl train CLI', () => {
     assert.match(bad.stderr, /actor\.loss_agg_mode: Invalid option/)
     const unknown = runCli(['train', '--config', cfg, '--out', join(dir, 'run'), '--set', 'actor.learning_rat=1'])
     assert.match(unknown.stderr, /actor: Unrecognized key: "learning_rat"/)
+  })
+})
+
+describe('nothing lost, nothing stale', () => {
+  it('a new run into a directory that holds one is refused and the old run is untouched; a missing model path writes nothing', () => {
+    const dir = tempDir()
+    const cfg = join(dir, 'c.yaml')
+    writeFileSync(cfg, YAML.stringify(toyConfig('grpo', 2)))
+    const run = join(dir, 'run')
+    mkdirSync(run)
+    const metrics = Array.from({ length: 40 }, (_, i) => JSON.stringify({ step: i + 1, data: { 'reward/mean': 0.5 } })).join('\n') + '\n'
+    writeFileSync(join(run, 'metrics.jsonl'), metrics)
+    const r = runCli(['train', '--config', cfg, '--out', run])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /run: already holds a run; give another --out, or --resume .*run to continue it/)
+    assert.equal(readFileSync(join(run, 'metrics.jsonl'), 'utf8'), metrics)
+    assert.deepEqual(readdirSync(run), ['metrics.jsonl'])
+    const noModel = join(dir, 'c2.yaml')
+    writeFileSync(noModel, YAML.stringify({ ...toyConfig('grpo', 2), model: { path: join(dir, 'nowhere') } }))
+    const m = runCli(['train', '--config', noModel, '--out', join(dir, 'run2')])
+    assert.equal(m.code, 1)
+    assert.match(m.stderr, /model\.path .*nowhere: no config\.json there/)
+    assert.ok(!existsSync(join(dir, 'run2')), 'no empty run directory left behind')
+  })
+
+  it('a kill while the toy base is pretrained leaves no base that looks finished; the resumed run builds it anew', async () => {
+    const dir = tempDir()
+    const cfg = join(dir, 'c.yaml')
+    writeFileSync(cfg, YAML.stringify(toyConfig('grpo', 1, { model: { init: { hidden: 64, layers: 2, heads: 4, kv_heads: 2, intermediate: 128, pretrain_steps: 5000 } } })))
+    const run = join(dir, 'run')
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'medrl.js'), 'train', '--config', cfg, '--out', run], { stdio: 'ignore' })
+    const building = () => existsSync(run) && readdirSync(run).some((n) => n.startsWith('base.tmp-') && existsSync(join(run, n, 'config.json')))
+    for (let i = 0; i < 600 && !building(); i++) await new Promise((r) => setTimeout(r, 100))
+    assert.ok(building(), 'the base is being built under a temporary name')
+    await new Promise((r) => setTimeout(r, 500)) // well into pretraining
+    child.kill('SIGKILL')
+    await new Promise((r) => child.on('exit', r))
+    assert.ok(!existsSync(join(run, 'base', 'config.json')), 'no finished-looking base after the kill')
+    const resumed = runCli(['train', '--resume', run, '--set', 'model.init.pretrain_steps=20'])
+    assert.equal(resumed.code, 0, resumed.stderr)
+    assert.match(resumed.stderr, /toy model pretrained: loss/)
+    assert.ok(existsSync(join(run, 'base', 'model.safetensors')))
+    assert.deepEqual(readdirSync(run).filter((n) => n.includes('.tmp-')), [], 'the half-built base is cleaned away')
   })
 })
