@@ -8,7 +8,7 @@ export function dashboardCommand(): Command {
     .argument('[runs...]', 'run directories')
     .option('--runs-dir <dir>', 'also show every run under this directory', 'runs')
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--port <port>', 'port (0 picks a free one)', intOption('--port'), 8080)
+    .option('--port <port>', 'port (0 picks a free one)', intOption('--port', 0), 8080)
     .action(async (runs: string[], f: { runsDir: string; host: string; port: number }) => {
       const d = new Dashboard({ runs, runsDir: f.runsDir })
       const addr = await d.listen(f.port, f.host)

@@ -125,7 +125,7 @@ export function modelCommand(): Command {
     .option('--ids <ids>', 'comma-separated token ids', idList)
     .option('--all', 'every position, not only the last')
     .option('--json', 'print one JSON array (of arrays with --all)')
-    .option('--top <k>', 'without --json: how many top tokens to list', intOption('--top'), 10)
+    .option('--top <k>', 'without --json: how many top tokens to list', intOption('--top', 1), 10)
     .action(async (f: { model: string; text?: string; ids?: number[]; all?: boolean; json?: boolean; top: number }) => {
       if ((f.text === undefined) === (f.ids === undefined)) throw new Error('give exactly one of --text and --ids')
       const m = loadModel(f.model)
@@ -134,6 +134,8 @@ export function modelCommand(): Command {
         if (!m.tokenizer) throw new Error(`${f.model}: no tokenizer.json, so --text cannot be used (give --ids)`)
         ids = m.tokenizer.encode(f.text)
       }
+      if (ids!.length === 0) throw new Error(f.text !== undefined ? `--text ${JSON.stringify(f.text)} gives no tokens (this tokenizer adds no BOS token): give some text` : 'give at least one token id')
+      if (ids!.length > m.config.max_position_embeddings) throw new Error(`${ids!.length} tokens: more than the model's context (max_position_embeddings ${m.config.max_position_embeddings})`)
       const bad = ids!.find((i) => i >= m.config.vocab_size)
       if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary (${m.config.vocab_size})`)
       const logits = await m.model.logits({ ids: [ids!] })

@@ -10,7 +10,7 @@ export function rewardCommand(): Command {
     .command('serve')
     .description('score batches of responses over HTTP (POST /score) with the registered rewards, extraction and stage classifier')
     .option('--host <host>', 'address to bind (a non-loopback address needs --token)', '127.0.0.1')
-    .option('--port <port>', 'port (0 picks a free one)', intOption('--port'), 8765)
+    .option('--port <port>', 'port (0 picks a free one)', intOption('--port', 0), 8765)
     .option('--token <token>', 'require Authorization: Bearer TOKEN (default: MEDRL_REWARD_TOKEN)')
     .option('--reward <spec>', `reward for rows that name none (${rewardNames().join(', ')})`, 'binary')
     .option('--template <name>', `template for rows that name none (${templateNames().join(', ')})`, 'r1')

@@ -8,15 +8,20 @@ export function serveCommand(): Command {
     .description('an OpenAI-compatible HTTP server over the embedded engine (/v1/models, /v1/completions, /v1/chat/completions)')
     .requiredOption('--model <dir>', 'model directory')
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--port <port>', 'port (0 picks a free one)', intOption('--port'), 8000)
+    .option('--port <port>', 'port (0 picks a free one)', intOption('--port', 0), 8000)
     .option('--served-model-name <name>', 'the model id clients use (default: the directory name)')
-    .option('--max-batch-rows <n>', 'completions generated together at most', intOption('--max-batch-rows'), 64)
-    .option('--max-tokens <n>', 'max_tokens for chat requests that give none', intOption('--max-tokens'), 256)
-    .option('--max-body-kb <n>', 'largest request body accepted', intOption('--max-body-kb'), 1024)
+    .option('--max-batch-rows <n>', 'completions generated together at most', intOption('--max-batch-rows', 1), 64)
+    .option('--max-tokens <n>', 'max_tokens for chat requests that give none', intOption('--max-tokens', 1), 256)
+    .option('--max-body-kb <n>', 'largest request body accepted', intOption('--max-body-kb', 1), 1024)
     .option('--seed <n>', 'seed for requests that give none', intOption('--seed'), 0)
-    .action(async (f: { model: string; host: string; port: number; servedModelName?: string; maxBatchRows: number; maxTokens: number; maxBodyKb: number; seed: number }) => {
+    .option('--api-key <key>', 'require Authorization: Bearer KEY on /v1 requests, as vLLM (default: MEDRL_SERVE_API_KEY)')
+    .action(async (f: { model: string; host: string; port: number; servedModelName?: string; maxBatchRows: number; maxTokens: number; maxBodyKb: number; seed: number; apiKey?: string }) => {
+      const apiKey = f.apiKey ?? process.env.MEDRL_SERVE_API_KEY
+      if (!/^(127\.|localhost$|::1$)/.test(f.host)) {
+        info(`warning: --host ${f.host} serves the model to every machine that can reach this one${apiKey ? '' : ', with no API key (give --api-key)'}`)
+      }
       const backend = EmbeddedBackend.fromDir(f.model, { maxBatch: f.maxBatchRows })
-      const server = new OpenAIServer(backend, { servedModelName: f.servedModelName, maxBatchRows: f.maxBatchRows, defaultMaxTokens: f.maxTokens, maxBodyBytes: f.maxBodyKb * 1024, seed: f.seed })
+      const server = new OpenAIServer(backend, { servedModelName: f.servedModelName, maxBatchRows: f.maxBatchRows, defaultMaxTokens: f.maxTokens, maxBodyBytes: f.maxBodyKb * 1024, seed: f.seed, apiKey })
       const addr = await server.listen(f.port, f.host)
       const url = `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}/v1`
       info(`serving ${server.modelName} at ${url}`)

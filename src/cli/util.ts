@@ -1,18 +1,21 @@
 import { InvalidArgumentError, type Command } from 'commander'
 
-/** Parses an integer option, rejecting anything else with a message naming the option. */
-export function intOption(name: string): (v: string) => number {
+/** Parses an integer option (at least `min` when given), rejecting anything else with a message naming the option. */
+export function intOption(name: string, min?: number): (v: string) => number {
   return (v) => {
     const n = Number(v)
-    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number, got "${v}"`)
+    if (v.trim() === '' || !Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number, got "${v}"`)
+    if (min !== undefined && n < min) throw new InvalidArgumentError(`${name} must be at least ${min}, got ${n}`)
     return n
   }
 }
 
-export function floatOption(name: string): (v: string) => number {
+/** Parses a number option (at least `min` when given). */
+export function floatOption(name: string, min?: number): (v: string) => number {
   return (v) => {
     const n = Number(v)
-    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${v}"`)
+    if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got "${v}"`)
+    if (min !== undefined && n < min) throw new InvalidArgumentError(`${name} must be at least ${min}, got ${n}`)
     return n
   }
 }

@@ -41,12 +41,41 @@ export async function readRawFile(path: string): Promise<RawFile> {
   }
 }
 
-function readText(path: string): string {
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * The text of a UTF-8 file. Bytes that are no UTF-8 character are an error naming the file and line, never
+ * silently replaced (a replaced character would change a question or an option without a word).
+ */
+export function decodeUtf8(buf: Uint8Array, path: string): string {
   try {
-    return readFileSync(path, 'utf8')
+    return strictUtf8.decode(buf)
+  } catch {
+    let line = 1
+    let start = 0
+    for (let i = 0; i <= buf.length; i++) {
+      if (i === buf.length || buf[i] === 0x0a) {
+        try {
+          strictUtf8.decode(buf.subarray(start, i))
+        } catch {
+          break
+        }
+        line++
+        start = i + 1
+      }
+    }
+    throw new DataError({ file: path, line }, '(file)', 'not valid UTF-8 (bytes that are no character): re-encode the file as UTF-8')
+  }
+}
+
+function readText(path: string): string {
+  let buf: Buffer
+  try {
+    buf = readFileSync(path)
   } catch (e) {
     throw new DataError({ file: path }, '(file)', `cannot read: ${(e as Error).message}`)
   }
+  return decodeUtf8(buf, path)
 }
 
 /** JSON Lines: one value a line; blank lines are skipped; a broken line is an error row naming its line. */

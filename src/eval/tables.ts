@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { PredictionRow, EvalResults } from './runner.js'
 import { pairedBootstrap, type Interval } from './bootstrap.js'
+import { readJsonFile } from '../util/json-file.js'
 
 export interface ReferenceRow {
   model: string
@@ -18,7 +19,7 @@ export function loadReferences(path = resolve(import.meta.dirname, '..', '..', '
 export function readResults(dir: string): EvalResults {
   const p = join(dir, 'results.json')
   if (!existsSync(p)) throw new Error(`${dir}: no results.json`)
-  return JSON.parse(readFileSync(p, 'utf8')) as EvalResults
+  return readJsonFile<EvalResults>(p, 'evaluation result')
 }
 
 export interface TableRow {

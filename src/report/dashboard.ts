@@ -111,7 +111,12 @@ export class Dashboard {
 
   private async route(url: string, res: ServerResponse): Promise<void> {
     const u = new URL(url, 'http://x')
-    const parts = u.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    let parts: string[]
+    try {
+      parts = u.pathname.split('/').filter(Boolean).map(decodeURIComponent)
+    } catch {
+      return this.json(res, 400, { error: `malformed %-escape in ${u.pathname}` })
+    }
     if (parts.length === 0) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
       res.end(PAGE)
@@ -171,13 +176,15 @@ export class Dashboard {
     }
   }
 
-  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
-    this.poll()
-    this.timer = setInterval(() => this.poll(), this.o.pollMs ?? 500)
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
+  /** Binds, then starts watching the runs (a bind that fails leaves no timer running, so the process can exit). */
+  async listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    const addr = await new Promise<AddressInfo>((resolve, reject) => {
+      this.server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`dashboard: cannot listen on ${host}:${port}: ${e.code === 'EADDRINUSE' ? 'the port is in use (give another --port, or 0 for any)' : e.message}`)))
       this.server.listen(port, host, () => resolve(this.server.address() as AddressInfo))
     })
+    this.poll()
+    this.timer = setInterval(() => this.poll(), this.o.pollMs ?? 500)
+    return addr
   }
 
   close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Tensor } from '../engine/tensor.js'
 import type { OptimizerState } from '../engine/optim.js'
@@ -6,6 +6,7 @@ import type { ModelConfig } from '../model/config.js'
 import { saveModel } from '../model/files.js'
 import { SafetensorsFile, writeSafetensors } from '../model/safetensors.js'
 import { writeFileAtomic } from '../util/atomic.js'
+import { readJsonFile } from '../util/json-file.js'
 
 /** What a trainer needs besides weights to continue exactly where it stopped. */
 export interface TrainerState {
@@ -30,7 +31,8 @@ export function saveCheckpoint(runDir: string, o: { step: number; config: ModelC
   mkdirSync(root, { recursive: true })
   const name = checkpointName(o.step)
   const tmp = join(root, `.${name}.tmp-${process.pid}`)
-  rmSync(tmp, { recursive: true, force: true })
+  // Temporaries of checkpoints cut off by a kill (this run's own included) are never complete: removed.
+  for (const stale of readdirSync(root).filter((n) => /^\.step-\d+\.tmp-/.test(n))) rmSync(join(root, stale), { recursive: true, force: true })
   mkdirSync(tmp, { recursive: true })
   saveModel(tmp, o.config, o.weights, { dtype: o.dtype, tokenizerFrom: o.tokenizerFrom })
   if (o.valueHead) writeSafetensors(join(tmp, 'value_head.safetensors'), o.valueHead)
@@ -66,7 +68,7 @@ export interface LoadedCheckpoint {
 
 /** The optimizer moments, value head and trainer state of a checkpoint (weights load with loadModel). */
 export function loadCheckpoint(dir: string): LoadedCheckpoint {
-  const state = JSON.parse(readFileSync(join(dir, 'trainer_state.json'), 'utf8')) as TrainerState
+  const state = readJsonFile<TrainerState>(join(dir, 'trainer_state.json'), 'checkpoint state')
   const st = new SafetensorsFile(join(dir, 'optimizer.safetensors'))
   const buffers: Record<string, Float32Array> = {}
   try {

@@ -20,6 +20,8 @@ export interface ServeOptions {
   maxBatchRows?: number
   /** Seeds for requests that give none come from this. */
   seed?: number
+  /** When set, every /v1 request must carry `Authorization: Bearer KEY` (vLLM's --api-key). */
+  apiKey?: string
 }
 
 class HttpError extends Error {
@@ -76,7 +78,8 @@ export class OpenAIServer {
   readonly server: Server
   readonly batcher: Batcher
   readonly modelName: string
-  private readonly o: Required<Omit<ServeOptions, 'servedModelName'>>
+  private readonly o: Required<Omit<ServeOptions, 'servedModelName' | 'apiKey'>>
+  private readonly apiKey: string | undefined
   private readonly seeds: Rng
   private counter = 0
 
@@ -86,6 +89,7 @@ export class OpenAIServer {
   ) {
     this.modelName = opts.servedModelName ?? basename(backend.model.replace(/\/+$/, ''))
     this.o = { maxBodyBytes: opts.maxBodyBytes ?? 1 << 20, defaultMaxTokens: opts.defaultMaxTokens ?? 256, maxBatchRows: opts.maxBatchRows ?? 64, seed: opts.seed ?? 0 }
+    this.apiKey = opts.apiKey
     this.seeds = new Rng(this.o.seed)
     this.batcher = new Batcher(backend, this.o.maxBatchRows)
     this.server = createServer((req, res) => {
@@ -119,6 +123,9 @@ export class OpenAIServer {
       '/v1/completions': { method: 'POST', run: async () => this.completions(await this.json(req), res) },
       '/v1/chat/completions': { method: 'POST', run: async () => this.chat(await this.json(req), res) },
       '/health': { method: 'GET', run: async () => send(res, 200, { status: 'ok', batches: this.batcher.batches, served: this.batcher.served }) },
+    }
+    if (this.apiKey !== undefined && path.startsWith('/v1/') && req.headers.authorization !== `Bearer ${this.apiKey}`) {
+      throw new HttpError(401, 'missing or wrong API key (send Authorization: Bearer KEY)', null, 'authentication_error')
     }
     const r = routes[path]
     if (!r) throw new HttpError(404, `no route ${req.method} ${url.pathname}`, null, 'not_found_error')

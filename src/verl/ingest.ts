@@ -9,6 +9,7 @@ import { scoreOutput, type ScoreOptions } from '../reward/score.js'
 import type { Stage } from '../reward/stages.js'
 import { getTemplate } from '../reward/templates.js'
 import { writeFileAtomic } from '../util/atomic.js'
+import { readJsonFile } from '../util/json-file.js'
 
 export interface StepRow {
   step: number
@@ -169,7 +170,7 @@ export class VerlIngest {
   constructor(private readonly src: IngestSources) {
     this.prepared = src.prepared ?? join(src.out, 'verl')
     this.cachePath = join(src.out, 'verl-ingest.json')
-    this.cache = existsSync(this.cachePath) ? (JSON.parse(readFileSync(this.cachePath, 'utf8')) as Record<string, DumpSummary>) : {}
+    this.cache = existsSync(this.cachePath) ? readJsonFile<Record<string, DumpSummary>>(this.cachePath, 'ingest cache') : {}
   }
 
   private async load(): Promise<void> {

@@ -78,6 +78,13 @@ describe('medrl dashboard', () => {
     assert.equal((await fetch(`${url}api/runs/gone/metrics`)).status, 200)
     assert.equal((await fetch(`${url}api/runs/live-run/chart/reward%2Fmean.svg`)).status, 200)
     assert.equal((await fetch(`${url}nothing/here`)).status, 404)
+    assert.equal((await fetch(`${url}api/runs/%E0%A4%A/metrics`)).status, 400, 'a malformed %-escape is a bad request, not a crash')
+  })
+
+  it('a port in use is one clear error and the command exits', () => {
+    const r = runCli(['dashboard', '--port', String(new URL(url).port), live])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /dashboard: cannot listen on 127\.0\.0\.1:\d+: the port is in use/)
   })
 
   const chromium = '/usr/bin/chromium'

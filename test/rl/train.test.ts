@@ -153,6 +153,18 @@ describe('nothing lost, nothing stale', () => {
     assert.ok(!existsSync(join(dir, 'run2')), 'no empty run directory left behind')
   })
 
+  it('temporaries of checkpoints cut off by a kill are cleaned at the next checkpoint; a cut-off trainer_state.json is named', async () => {
+    const run = tempDir()
+    mkdirSync(join(run, 'checkpoints', '.step-000001.tmp-4242'), { recursive: true })
+    writeFileSync(join(run, 'checkpoints', '.step-000001.tmp-4242', 'model.safetensors'), 'half')
+    await train(parseTrainConfig(toyConfig('grpo', 1, { model: { init: { hidden: 32, layers: 1, heads: 2, kv_heads: 1, intermediate: 64, pretrain_steps: 0 } }, rollout: { train_batch_size: 4, num_generations: 2, max_new_tokens: 2 }, trainer: { save_steps: 1 } })), run)
+    assert.deepEqual(readdirSync(join(run, 'checkpoints')), ['step-000001'])
+    writeFileSync(join(run, 'checkpoints', 'step-000001', 'trainer_state.json'), '{"step": 1, "epo')
+    const r = runCli(['train', '--resume', run])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /step-000001\/trainer_state\.json: this checkpoint state is not valid JSON .*cut off while being written/)
+  })
+
   it('a kill while the toy base is pretrained leaves no base that looks finished; the resumed run builds it anew', async () => {
     const dir = tempDir()
     const cfg = join(dir, 'c.yaml')
