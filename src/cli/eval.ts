@@ -57,7 +57,11 @@ export function evalCommand(): Command {
           },
         })
         ;(progress as Progress | null)?.stop()
-        const lines = ['benchmark        n      accuracy   ±std    95% CI            invalid']
+        const g = r.generation
+        const lines = [
+          `template ${r.template}${r.chat ? ' (chat)' : ''} · ${r.extraction} extraction · ${g.samples > 1 ? `${g.samples} samples at temperature ${g.temperature}` : 'greedy'} · at most ${g.max_new_tokens} new tokens`,
+          'benchmark        n      accuracy   ±std    95% CI            invalid',
+        ]
         for (const [name, b] of Object.entries(r.benchmarks)) {
           lines.push(`${name.padEnd(16)} ${String(b.n).padStart(5)}  ${pct(b.accuracy).padStart(8)}  ${pct(b.std).padStart(6)}  [${pct(b.ci95[0])}, ${pct(b.ci95[1])}]`.padEnd(58) + ` ${pct(b.invalid_rate)}%` + (b.pass_at_k !== undefined ? `  pass@${b.samples} ${pct(b.pass_at_k)}  maj@${b.samples} ${pct(b.maj_at_k!)}` : ''))
         }

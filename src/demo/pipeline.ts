@@ -154,7 +154,7 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
       during_training: logs.map((l) => l.data['reasoning/mentions_intermediate'] ?? null),
     },
     training: { steps: logs.length, reward_start: logs[0]?.data['reward/mean'], reward_end: logs.at(-1)?.data['reward/mean'], reward_by_step: logs.map((l) => l.data['reward/mean']) },
-    real_benchmarks: Object.fromEntries(Object.entries(rlEval.benchmarks).filter(([k]) => k !== 'heldout').map(([k, v]) => [k, { n: v.n, base: baseEval.benchmarks[k]?.accuracy, trained: v.accuracy, chance_note: 'a tiny model trained on a fictional world: near chance is the expected result' }])),
+    real_benchmarks: Object.fromEntries(Object.entries(rlEval.benchmarks).filter(([k]) => k !== 'heldout').map(([k, v]) => [k, { n: v.n, base: baseEval.benchmarks[k]?.accuracy, trained: v.accuracy, chance_note: 'a tiny model of a fictional world answers with names from that world, which match no real option: accuracy near zero, below chance (one over the number of options), is what it shows' }])),
     wall_seconds: (Date.now() - t0) / 1000,
   }
   writeFileAtomic(join(o.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`)

@@ -164,6 +164,7 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
     for (const suite of o.suites) {
       const all = await loadSuite(suite, o.dataDir)
       const records = o.limit !== undefined ? all.slice(0, o.limit) : all
+      o.onProgress?.(suite.name, 0, records.length)
       for (let b = 0; b * bs < records.length; b++) {
         const batch = records.slice(b * bs, (b + 1) * bs)
         const prev = completeBatch(kept.get(`${suite.name}\u0000${b}`) ?? [], batch, k)

@@ -32,15 +32,16 @@ export interface TableRow {
 /** Our runs (accuracy in %, bootstrap std) and the references, over the union of benchmarks ours cover. */
 export function resultTable(runs: { name: string; results: EvalResults }[], refs: ReferenceRow[]): { benchmarks: string[]; rows: TableRow[] } {
   const benchmarks = [...new Set(runs.flatMap((r) => Object.keys(r.results.benchmarks)))]
-  const rows: TableRow[] = runs.map((r) => ({
-    model: r.name,
-    source: `medrl (${r.results.template}, ${r.results.generation.samples > 1 ? `${r.results.generation.samples} samples` : 'greedy'})`,
-    cells: Object.fromEntries(benchmarks.map((b) => [b, r.results.benchmarks[b] && { value: 100 * r.results.benchmarks[b]!.accuracy, std: 100 * r.results.benchmarks[b]!.std }])),
-    average: 100 * r.results.average,
-  }))
+  // One average per row over the table's own columns, and only for a row that has them all, so averages compare.
+  const average = (cells: TableRow['cells']) => (benchmarks.every((b) => cells[b] !== undefined) ? benchmarks.reduce((a, b) => a + cells[b]!.value, 0) / benchmarks.length : undefined)
+  const rows: TableRow[] = runs.map((r) => {
+    const cells = Object.fromEntries(benchmarks.map((b) => [b, r.results.benchmarks[b] && { value: 100 * r.results.benchmarks[b]!.accuracy, std: 100 * r.results.benchmarks[b]!.std }]))
+    return { model: r.name, source: `medrl (${r.results.template}, ${r.results.extraction} extraction, ${r.results.generation.samples > 1 ? `${r.results.generation.samples} samples` : 'greedy'})`, cells, average: average(cells) }
+  })
   for (const ref of refs) {
     if (!benchmarks.some((b) => b in ref.results)) continue
-    rows.push({ model: ref.model, source: ref.source, cells: Object.fromEntries(benchmarks.map((b) => [b, b in ref.results ? { value: ref.results[b]!, std: ref.std?.[b] } : undefined])) })
+    const cells = Object.fromEntries(benchmarks.map((b) => [b, b in ref.results ? { value: ref.results[b]!, std: ref.std?.[b] } : undefined]))
+    rows.push({ model: ref.model, source: ref.source, cells, average: average(cells) })
   }
   return { benchmarks, rows }
 }

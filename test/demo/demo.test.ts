@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { DEMO_BASE, demoDefaults, runDemo } from '../../src/demo/pipeline.js'
-import { tempDir } from '../helpers.js'
+import { runCli, tempDir } from '../helpers.js'
 
 describe('the demo pipeline, reduced (committed base model)', () => {
   it('runs end to end: difficulty, subset, GRPO (reward rises; held-out answers name the disease more and are right more), evaluation, report, summary.json', { skip: existsSync(join(DEMO_BASE, 'pretrain.key')) ? false : 'no committed base model' }, async () => {
@@ -34,5 +34,10 @@ describe('the demo pipeline, reduced (committed base model)', () => {
     assert.ok(existsSync(join(out, 'report', 'index.html')))
     assert.ok(existsSync(join(out, 'report', 'dynamics-reasoning-mentions_intermediate.svg')), 'the share naming the disease is charted over steps')
     assert.ok(existsSync(join(out, 'levels.jsonl')) && existsSync(join(out, 'subset.manifest.json')))
+    // The directory the demo prints is a report's input as it is: its run and both evaluations.
+    const rep = runCli(['report', out, '--out', join(out, 'again')])
+    assert.equal(rep.code, 0, rep.stderr)
+    assert.match(rep.stderr, /with \d+ charts \(1 runs, 4 evaluations\)/)
+    assert.match(readFileSync(join(out, 'again', 'index.html'), 'utf8'), /medrl demo \(medrl-demo-[^)]*\): GRPO on the clinical testbed/)
   })
 })

@@ -155,7 +155,9 @@ describe('eval end to end', () => {
     const rows = JSON.parse(cmp.stdout)
     assert.deepEqual(rows.map((x: { benchmark: string; n: number }) => [x.benchmark, x.n]), [['gpqa-med', 8], ['mmlu-prom', 8]])
     const md = runCli(['table', a, '--format', 'md'])
-    assert.match(md.stdout, /\| Llama-3\.1-8B-Instruct \| 35\.64 \| 57\.00 \| – \| AdaThink-Med, Table 1 \|/)
+    // Every row's average is over the table's columns (so averages compare), here gpqa-med and mmlu-prom.
+    assert.match(md.stdout, /\| Llama-3\.1-8B-Instruct \| 35\.64 \| 57\.00 \| 46\.32 \| AdaThink-Med, Table 1 \|/)
+    assert.match(md.stdout, /medrl \(direct, lenient extraction, greedy\)/)
     const csv = runCli(['table', a, b, '--format', 'csv', '--no-references'])
     assert.equal(csv.stdout.trimEnd().split('\n').length, 3)
   })

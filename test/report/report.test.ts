@@ -56,6 +56,17 @@ describe('medrl report', () => {
   })
 })
 
+describe('medrl report: a directory with no run', () => {
+  it('is an error that says what to pass, for a missing directory and for one that holds no run', () => {
+    const empty = tempDir()
+    for (const d of [join(empty, 'nonexistent'), empty]) {
+      const r = runCli(['report', d, '--out', join(tempDir(), 'r')])
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, d === empty ? /holds no run \(no metrics\.jsonl\): give a run directory/ : /nonexistent: no such directory/)
+    }
+  })
+})
+
 describe('medrl dashboard', () => {
   let dash: Dashboard
   let url: string
