@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander'
 import { openBackend } from '../backends/index.js'
 import { writeFileAtomic } from '../util/atomic.js'
-import { compareRuns, loadReferences, readPredictions, readResults, resultTable, tableCsv, tableMarkdown } from '../eval/tables.js'
+import { compareRuns, finishedInBoth, loadReferences, readPredictions, readResults, resultTable, tableCsv, tableMarkdown } from '../eval/tables.js'
 import { runEval } from '../eval/runner.js'
 import { DEFAULT_BENCHMARKS, resolveSuites, SUITES } from '../eval/suites.js'
 import { templateNames } from '../reward/templates.js'
@@ -83,7 +83,10 @@ export function compareCommand(): Command {
     .option('--seed <n>', 'bootstrap seed', intOption('--seed'), 0)
     .option('--json', 'print JSON')
     .action((a: string, b: string, f: { resamples: number; seed: number; json?: boolean }) => {
-      const rows = compareRuns(readPredictions(a), readPredictions(b), f.resamples, f.seed)
+      const { finished, unfinished } = finishedInBoth(a, b)
+      if (unfinished.length > 0) info(`left out, not finished in both evaluations (a killed run?): ${unfinished.join(', ')}`)
+      if (finished.size === 0) throw new Error(`${a} and ${b} have no benchmark both finished`)
+      const rows = compareRuns(readPredictions(a), readPredictions(b), f.resamples, f.seed, finished)
       if (f.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`)
         return

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { backendIdentity, type Backend, type BackendRequest } from '../backends/types.js'
 import type { Letter, QARecord } from '../data/record.js'
@@ -8,6 +9,7 @@ import { JsonlLog } from '../util/jsonl-log.js'
 import { checkRunSettings } from '../util/run-settings.js'
 import { bootstrapMean } from './bootstrap.js'
 import { loadSuite, type Suite } from './suites.js'
+import { readJsonFile } from '../util/json-file.js'
 
 export interface PredictionRow {
   benchmark: string
@@ -32,6 +34,8 @@ export interface BenchmarkResult {
   maj_at_k?: number
   subjects?: Record<string, { n: number; accuracy: number }>
   description: string
+  /** Items the benchmark has (n is fewer when --limit chose a part). */
+  total?: number
 }
 
 export interface EvalResults {
@@ -45,6 +49,18 @@ export interface EvalResults {
   /** Unweighted mean accuracy over the benchmarks. */
   average: number
   bootstrap: { resamples: number; seed: number }
+  /**
+   * "running" until every benchmark of the last run's selection is scored (a killed run stays "running");
+   * every entry of `benchmarks` is finished. Results written before this field existed count as complete.
+   */
+  status?: 'running' | 'complete'
+  /** The benchmarks the last run was asked for, and its --limit. */
+  selection?: { benchmarks: string[]; limit: number | null }
+}
+
+/** Whether an evaluation finished everything it was asked for (older results, without a status, did). */
+export function isComplete(r: EvalResults): boolean {
+  return r.status === undefined || r.status === 'complete'
 }
 
 export interface EvalOptions {
@@ -158,7 +174,21 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
     benchmarks: {},
     average: NaN,
     bootstrap: { resamples, seed },
+    status: 'running',
+    selection: { benchmarks: o.suites.map((x) => x.name), limit: o.limit ?? null },
   }
+  // Benchmarks an earlier run finished and this one was not asked for keep their results (same settings, checked above).
+  const resultsPath = join(o.out, 'results.json')
+  if (existsSync(resultsPath)) {
+    const before = readJsonFile<EvalResults>(resultsPath, 'evaluation result')
+    for (const [name, b] of Object.entries(before.benchmarks)) if (!results.selection!.benchmarks.includes(name)) results.benchmarks[name] = b
+  }
+  const writeResults = () => {
+    const accs = Object.values(results.benchmarks).map((x) => x.accuracy)
+    results.average = accs.length > 0 ? accs.reduce((a, b) => a + b, 0) / accs.length : NaN
+    writeFileAtomic(resultsPath, `${JSON.stringify(results, null, 2)}\n`)
+  }
+  writeResults()
   const done: PredictionRow[] = []
   try {
     for (const suite of o.suites) {
@@ -188,22 +218,18 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
         done.push(...rows)
         o.onProgress?.(suite.name, Math.min((b + 1) * bs, records.length), records.length)
       }
-      results.benchmarks[suite.name] = scoreBenchmark(
-        suite,
-        records,
-        done.filter((r) => r.benchmark === suite.name),
-        k,
-        resamples,
-        seed,
-      )
-      const accs = Object.values(results.benchmarks).map((x) => x.accuracy)
-      results.average = accs.reduce((a, b) => a + b, 0) / accs.length
-      writeFileAtomic(join(o.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
+      results.benchmarks[suite.name] = { ...scoreBenchmark(suite, records, done.filter((r) => r.benchmark === suite.name), k, resamples, seed), total: all.length }
+      writeResults()
     }
   } finally {
     log.close()
   }
-  // Predictions of complete batches only, in order (the log may hold a redone batch's earlier partial lines).
-  writeFileAtomic(join(o.out, 'predictions.jsonl'), done.map((r) => `${JSON.stringify(r)}\n`).join(''))
+  results.status = 'complete'
+  writeResults()
+  // Predictions are only ever added to: this run's (complete batches) replace earlier ones of the same item and
+  // sample; earlier ones of items this run did not cover (other benchmarks, beyond a narrower --limit) stay.
+  const merged = new Map<string, PredictionRow>()
+  for (const r of [...log.rows, ...done]) merged.set(`${r.benchmark}\u0000${r.id}\u0000${r.sample}`, r)
+  writeFileAtomic(join(o.out, 'predictions.jsonl'), [...merged.values()].map((r) => `${JSON.stringify(r)}\n`).join(''))
   return results
 }

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import type { PredictionRow, EvalResults } from './runner.js'
+import { isComplete, type PredictionRow, type EvalResults } from './runner.js'
 import { pairedBootstrap, type Interval } from './bootstrap.js'
 import { readJsonFile } from '../util/json-file.js'
 
@@ -36,7 +36,10 @@ export function resultTable(runs: { name: string; results: EvalResults }[], refs
   const average = (cells: TableRow['cells']) => (benchmarks.every((b) => cells[b] !== undefined) ? benchmarks.reduce((a, b) => a + cells[b]!.value, 0) / benchmarks.length : undefined)
   const rows: TableRow[] = runs.map((r) => {
     const cells = Object.fromEntries(benchmarks.map((b) => [b, r.results.benchmarks[b] && { value: 100 * r.results.benchmarks[b]!.accuracy, std: 100 * r.results.benchmarks[b]!.std }]))
-    return { model: r.name, source: `medrl (${r.results.template}, ${r.results.extraction} extraction, ${r.results.generation.samples > 1 ? `${r.results.generation.samples} samples` : 'greedy'})`, cells, average: average(cells) }
+    const unfinished = isComplete(r.results) ? '' : `; incomplete: ${Object.keys(r.results.benchmarks).length} of ${r.results.selection?.benchmarks.length ?? '?'} benchmarks finished`
+    const partial = Object.entries(r.results.benchmarks).filter(([, b]) => b.total !== undefined && b.n < b.total).map(([name, b]) => `${name} ${b.n} of ${b.total}`)
+    const source = `medrl (${r.results.template}, ${r.results.extraction} extraction, ${r.results.generation.samples > 1 ? `${r.results.generation.samples} samples` : 'greedy'}${partial.length > 0 ? `; items: ${partial.join(', ')}` : ''}${unfinished})`
+    return { model: r.name, source, cells, average: average(cells) }
   })
   for (const ref of refs) {
     if (!benchmarks.some((b) => b in ref.results)) continue
@@ -80,8 +83,11 @@ export interface Comparison {
   diff: Interval
 }
 
-/** Accuracy difference (b − a) per benchmark over the items both runs answered, with a paired bootstrap interval. */
-export function compareRuns(a: PredictionRow[], b: PredictionRow[], resamples = 1000, seed = 0): Comparison[] {
+/**
+ * Accuracy difference (b − a) per benchmark over the items both runs answered, with a paired bootstrap interval.
+ * `finished` limits it to benchmarks both evaluations finished (a killed run's partial benchmark is left out).
+ */
+export function compareRuns(a: PredictionRow[], b: PredictionRow[], resamples = 1000, seed = 0, finished?: ReadonlySet<string>): Comparison[] {
   const perItem = (rows: PredictionRow[]) => {
     const m = new Map<string, { c: number; n: number }>()
     for (const r of rows) {
@@ -95,7 +101,7 @@ export function compareRuns(a: PredictionRow[], b: PredictionRow[], resamples = 
   }
   const pa = perItem(a)
   const pb = perItem(b)
-  const benchmarks = [...new Set(a.map((r) => r.benchmark))].filter((x) => b.some((r) => r.benchmark === x))
+  const benchmarks = [...new Set(a.map((r) => r.benchmark))].filter((x) => b.some((r) => r.benchmark === x) && (finished === undefined || finished.has(x)))
   return benchmarks.map((bench) => {
     const keys = [...pa.keys()].filter((k) => k.startsWith(`${bench}\u0000`) && pb.has(k))
     const va = keys.map((k) => pa.get(k)!.c / pa.get(k)!.n)
@@ -103,4 +109,14 @@ export function compareRuns(a: PredictionRow[], b: PredictionRow[], resamples = 
     const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length)
     return { benchmark: bench, n: keys.length, a: mean(va), b: mean(vb), diff: pairedBootstrap(va, vb, resamples, seed) }
   })
+}
+
+/** The benchmarks two evaluation directories both finished, and what each left unfinished (to say so). */
+export function finishedInBoth(a: string, b: string): { finished: Set<string>; unfinished: string[] } {
+  const ra = readResults(a)
+  const rb = readResults(b)
+  const finished = new Set(Object.keys(ra.benchmarks).filter((x) => x in rb.benchmarks))
+  const asked = (r: EvalResults) => r.selection?.benchmarks ?? Object.keys(r.benchmarks)
+  const unfinished = [...new Set([...asked(ra), ...asked(rb)])].filter((x) => !finished.has(x))
+  return { finished, unfinished }
 }

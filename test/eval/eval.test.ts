@@ -121,6 +121,35 @@ describe('eval end to end', () => {
     assert.equal(readFileSync(join(cut, 'predictions.jsonl'), 'utf8'), readFileSync(join(full, 'predictions.jsonl'), 'utf8'))
   })
 
+  it('a rerun with a narrower selection only adds predictions; a killed eval is marked unfinished, and compare and table say so', async () => {
+    const dir = tempDir()
+    await runEval(embedded, { ...evalOpts(dir), batchSize: 2 })
+    const before = readFileSync(join(dir, 'predictions.jsonl'), 'utf8').trim().split('\n')
+    const narrow = await runEval(embedded, { ...evalOpts(dir), suites: [evalOpts(dir).suites[0]!], limit: 3, batchSize: 2 })
+    const after = readFileSync(join(dir, 'predictions.jsonl'), 'utf8').trim().split('\n')
+    assert.equal(after.length, before.length, 'nothing deleted')
+    assert.deepEqual([...after].sort(), [...before].sort(), 'greedy: the redone items are the same lines')
+    const name0 = evalOpts(dir).suites[0]!.name
+    assert.equal(narrow.benchmarks[name0]!.n, 3)
+    assert.equal(narrow.benchmarks[name0]!.total, 1273, 'the benchmark has more items than --limit chose')
+    assert.deepEqual(Object.keys(narrow.benchmarks).sort(), evalOpts(dir).suites.map((x) => x.name).sort(), "the other benchmark's results kept")
+    assert.equal(narrow.status, 'complete')
+    // Killed in the middle of the second benchmark: results.json says so, compare leaves it out, table marks it.
+    const killed = tempDir()
+    let calls = 0
+    const dying: Backend = { kind: 'embedded', model: embedded.model, generate: async (reqs, o) => (++calls === 5 ? Promise.reject(new Error('killed')) : embedded.generate(reqs, o)), close: async () => {} }
+    await assert.rejects(runEval(dying, { ...evalOpts(killed), batchSize: 2 }), /killed/)
+    const res = JSON.parse(readFileSync(join(killed, 'results.json'), 'utf8'))
+    assert.equal(res.status, 'running')
+    assert.deepEqual(Object.keys(res.benchmarks), [name0])
+    const cmp = runCli(['compare', dir, killed, '--json'])
+    assert.equal(cmp.code, 0, cmp.stderr)
+    assert.deepEqual(JSON.parse(cmp.stdout).map((x: { benchmark: string }) => x.benchmark), [name0])
+    assert.match(cmp.stderr, new RegExp(`left out, not finished in both evaluations \\(a killed run\\?\\): ${evalOpts(dir).suites[1]!.name}`))
+    const table = runCli(['table', killed, '--no-references'])
+    assert.match(table.stdout, /incomplete: 1 of 2 benchmarks finished/)
+  })
+
   it('an output made with other weights or settings is not resumed: the error names the file and what differs', async () => {
     const dir = makeTinyModel({ seed: 21, std: 0.4, maxPositions: 2048 })
     const out = tempDir()
@@ -157,7 +186,7 @@ describe('eval end to end', () => {
     const md = runCli(['table', a, '--format', 'md'])
     // Every row's average is over the table's columns (so averages compare), here gpqa-med and mmlu-prom.
     assert.match(md.stdout, /\| Llama-3\.1-8B-Instruct \| 35\.64 \| 57\.00 \| 46\.32 \| AdaThink-Med, Table 1 \|/)
-    assert.match(md.stdout, /medrl \(direct, lenient extraction, greedy\)/)
+    assert.match(md.stdout, /medrl \(direct, lenient extraction, greedy; items: gpqa-med 8 of 390, mmlu-prom 8 of 1535\)/)
     const csv = runCli(['table', a, b, '--format', 'csv', '--no-references'])
     assert.equal(csv.stdout.trimEnd().split('\n').length, 3)
   })
