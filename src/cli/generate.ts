@@ -6,6 +6,7 @@ import { renderPrompt, templateNames, getTemplate } from '../reward/templates.js
 import { JsonlLog } from '../util/jsonl-log.js'
 import { Progress } from '../util/progress.js'
 import { floatOption, info, intOption, addBackendOptions } from './util.js'
+import { writeFileAtomic } from '../util/atomic.js'
 
 export interface CompletionRow {
   id: string
@@ -32,13 +33,31 @@ export function generateCommand(): Command {
     .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModel?: string; data: string[]; template: string; chat?: boolean; n: number; maxNewTokens: number; temperature: number; topP: number; seed: number; batchSize: number; concurrency: number; limit?: number; out: string }) => {
       const { records: all } = await importFiles(f.data)
       const records = f.limit !== undefined ? all.slice(0, f.limit) : all
-      const log = new JsonlLog<CompletionRow>(f.out)
-      const have = new Map<string, number>()
-      for (const r of log.rows) have.set(r.id, (have.get(r.id) ?? 0) + 1)
+      let log = new JsonlLog<CompletionRow>(f.out)
+      const count = () => {
+        const have = new Map<string, number>()
+        for (const r of log.rows) have.set(r.id, (have.get(r.id) ?? 0) + 1)
+        return have
+      }
+      let have = count()
+      // A kill while a batch was written leaves one question with fewer than n samples, at the end of the file:
+      // its lines are dropped and it is redone. Fewer samples for more questions, or elsewhere, means -n changed.
+      const short = new Set([...have.entries()].filter(([, c]) => c < f.n).map(([id]) => id))
+      if (short.size > 0) {
+        const firstShort = log.rows.findIndex((r) => short.has(r.id))
+        if (short.size > 1 || !log.rows.slice(firstShort).every((r) => short.has(r.id))) {
+          const id = log.rows[firstShort]!.id
+          throw new Error(`${f.out} holds fewer than ${f.n} samples for ${short.size} question(s) (e.g. ${id}): was -n changed? Use a new --out`)
+        }
+        const keep = log.rows.slice(0, firstShort)
+        log.close()
+        writeFileAtomic(f.out, keep.map((r) => `${JSON.stringify(r)}\n`).join(''))
+        log = new JsonlLog<CompletionRow>(f.out)
+        have = count()
+        info(`redoing ${short.size} question(s) whose samples were cut off at the end of ${f.out}`)
+      }
       const todo = records.map((r, i) => ({ r, i })).filter(({ r }) => (have.get(r.id) ?? 0) < f.n)
       if (todo.length < records.length) info(`resuming: ${records.length - todo.length} of ${records.length} questions already done in ${f.out}`)
-      const partial = todo.filter(({ r }) => (have.get(r.id) ?? 0) > 0)
-      if (partial.length > 0) throw new Error(`${f.out} holds fewer than ${f.n} samples for ${partial.length} question(s) (e.g. ${partial[0]!.r.id}): was -n changed? Use a new --out`)
       const backend = openBackend({ model: f.model, endpoint: f.endpoint, apiKey: f.apiKey, servedModel: f.servedModel, concurrency: f.concurrency })
       const template = getTemplate(f.template)
       const progress = new Progress('generate', todo.length, 'questions')

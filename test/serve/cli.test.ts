@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { appendFileSync, readFileSync } from 'node:fs'
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ROOT, dataFile, runCli, tempDir } from '../helpers.js'
@@ -56,5 +56,16 @@ describe('medrl generate', () => {
     const fresh = join(tempDir(), 'c.jsonl')
     assert.equal(runCli([...args.slice(0, -1), fresh, '--limit', '7']).code, 0)
     assert.deepEqual(readFileSync(fresh, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l)), lines2)
+    // Cut after sample 0 of the last question (its sample-1 line half-written): that question is redone whole.
+    const cut = join(tempDir(), 'cut.jsonl')
+    writeFileSync(cut, `${lines2.slice(0, 13).map((l) => JSON.stringify(l)).join('\n')}\n{"id": "test-00006", "sample": 1, "out`)
+    const third = runCli([...args.slice(0, -1), cut, '--limit', '7'])
+    assert.equal(third.code, 0, third.stderr)
+    assert.match(third.stderr, /redoing 1 question\(s\) whose samples were cut off at the end/)
+    assert.deepEqual(readFileSync(cut, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l)), lines2)
+    // Fewer samples for every question is another -n: refused.
+    const more = runCli([...args.slice(0, -1), fresh, '--limit', '7', '-n', '3'])
+    assert.equal(more.code, 1)
+    assert.match(more.stderr, /was -n changed\?/)
   })
 })
