@@ -41,7 +41,7 @@ export class EmbeddedBackend implements Backend {
   }
 
   toGenRequests(requests: readonly BackendRequest[]): GenRequest[] {
-    return requests.map((r) => ({ prompt: this.promptIds(r), params: { ...DEFAULT_GEN, ...r.params } as GenParams }))
+    return requests.map((r) => ({ prompt: this.promptIds(r), params: { ...DEFAULT_GEN, ...r.params } as GenParams, ...(r.signal ? { signal: r.signal } : {}) }))
   }
 
   async generate(requests: readonly BackendRequest[], opts: GenerateOptions = {}): Promise<BackendCompletion[][]> {

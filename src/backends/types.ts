@@ -6,6 +6,8 @@ export interface BackendRequest {
   prompt?: string | number[]
   messages?: ChatMessage[]
   params: Partial<GenParams>
+  /** Aborting it stops the request's generation (the embedded engine drops its rows at the next token). */
+  signal?: AbortSignal
 }
 
 export interface BackendCompletion {

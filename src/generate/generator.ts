@@ -24,9 +24,11 @@ export interface GenRequest {
   /** Prompt token ids. */
   prompt: number[]
   params: GenParams
+  /** Aborted: the request's rows stop at the next token (its client has gone); their finish reason is "abort". */
+  signal?: AbortSignal
 }
 
-export type FinishReason = 'stop' | 'length'
+export type FinishReason = 'stop' | 'length' | 'abort'
 
 /**
  * One completion. Two kinds of log-probabilities, one per generated token:
@@ -115,6 +117,10 @@ export class Generator {
   private readonly tokenizer: TextTokenizer | null
   private readonly opts: Required<Omit<GeneratorOptions, 'onTokens'>> & Pick<GeneratorOptions, 'onTokens'>
   private generated = 0
+  /** Tokens generated so far, all rows. */
+  get tokensGenerated(): number {
+    return this.generated
+  }
   /** Cumulative timings, for benchmarks and progress reports. */
   readonly stats = { prefillMs: 0, prefillTokens: 0, decodeMs: 0, decodeSteps: 0, decodeRowSteps: 0, samplingMs: 0 }
 
@@ -132,7 +138,9 @@ export class Generator {
       let end = start
       let rows = 0
       while (end < requests.length && (end === start || rows + requests[end]!.params.n <= this.opts.maxBatch)) rows += requests[end++]!.params.n
-      await this.wave(requests, start, end, out, onEvent)
+      if (requests.slice(start, end).every((r) => r.signal?.aborted)) {
+        for (let i = start; i < end; i++) out[i] = Array.from({ length: requests[i]!.params.n }, () => ({ tokenIds: [], text: '', logprobs: [], modelLogprobs: [], finishReason: 'abort' as const, promptTokens: requests[i]!.prompt.length }))
+      } else await this.wave(requests, start, end, out, onEvent)
       start = end
     }
     return out
@@ -316,6 +324,8 @@ export class Generator {
       })
       this.stats.samplingMs += performance.now() - tSample
       this.opts.onTokens?.(this.generated)
+      // Rows of aborted requests stop here, like finished ones.
+      for (const r of slots) if (r && r.finish === null && requests[r.request]!.signal?.aborted) r.finish = 'abort'
       slots = slots.map((r) => (r && r.finish === null ? r : null))
       const still = slots.filter((r): r is Row => r !== null)
       if (still.length > 0 && still.length <= bsz / 2) {

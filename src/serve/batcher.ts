@@ -45,9 +45,15 @@ export class Batcher {
         let rows = 0
         while (this.queue.length > 0 && (jobs.length === 0 || rows + this.queue[0]!.rows <= this.maxRows)) {
           const j = this.queue.shift()!
+          // A job whose client has gone before it started is dropped, never generated.
+          if (j.requests.every((r) => r.signal?.aborted)) {
+            j.reject(new Error('the client has gone'))
+            continue
+          }
           rows += j.rows
           jobs.push(j)
         }
+        if (jobs.length === 0) continue
         const flat: BackendRequest[] = []
         const owner: { job: Job; index: number }[] = []
         for (const j of jobs) j.requests.forEach((r, index) => (flat.push(r), owner.push({ job: j, index })))

@@ -22,7 +22,12 @@ export interface ServeOptions {
   seed?: number
   /** When set, every /v1 request must carry `Authorization: Bearer KEY` (vLLM's --api-key). */
   apiKey?: string
+  /** Most tokens one request may ask for (prompts × n × max_tokens): more is a 400 that says the cap. */
+  maxRequestTokens?: number
 }
+
+/** Most tokens one request may ask for by default: 64 prompts × n 4 × 1,024 tokens. */
+export const DEFAULT_MAX_REQUEST_TOKENS = 262_144
 
 class HttpError extends Error {
   constructor(
@@ -88,7 +93,7 @@ export class OpenAIServer {
     opts: ServeOptions = {},
   ) {
     this.modelName = opts.servedModelName ?? basename(backend.model.replace(/\/+$/, ''))
-    this.o = { maxBodyBytes: opts.maxBodyBytes ?? 1 << 20, defaultMaxTokens: opts.defaultMaxTokens ?? 256, maxBatchRows: opts.maxBatchRows ?? 64, seed: opts.seed ?? 0 }
+    this.o = { maxBodyBytes: opts.maxBodyBytes ?? 1 << 20, defaultMaxTokens: opts.defaultMaxTokens ?? 256, maxBatchRows: opts.maxBatchRows ?? 64, seed: opts.seed ?? 0, maxRequestTokens: opts.maxRequestTokens ?? DEFAULT_MAX_REQUEST_TOKENS }
     this.apiKey = opts.apiKey
     this.seeds = new Rng(this.o.seed)
     this.batcher = new Batcher(backend, this.o.maxBatchRows)
@@ -120,8 +125,8 @@ export class OpenAIServer {
     const path = url.pathname.replace(/\/+$/, '')
     const routes: Record<string, { method: string; run: () => Promise<void> }> = {
       '/v1/models': { method: 'GET', run: async () => send(res, 200, { object: 'list', data: [{ id: this.modelName, object: 'model', created: 0, owned_by: 'medrl' }] }) },
-      '/v1/completions': { method: 'POST', run: async () => this.completions(await this.json(req), res) },
-      '/v1/chat/completions': { method: 'POST', run: async () => this.chat(await this.json(req), res) },
+      '/v1/completions': { method: 'POST', run: async () => this.completions(await this.json(req), res, this.abortOnClose(res)) },
+      '/v1/chat/completions': { method: 'POST', run: async () => this.chat(await this.json(req), res, this.abortOnClose(res)) },
       '/health': { method: 'GET', run: async () => send(res, 200, { status: 'ok', batches: this.batcher.batches, served: this.batcher.served }) },
     }
     if (this.apiKey !== undefined && path.startsWith('/v1/') && req.headers.authorization !== `Bearer ${this.apiKey}`) {
@@ -131,6 +136,23 @@ export class OpenAIServer {
     if (!r) throw new HttpError(404, `no route ${req.method} ${url.pathname}`, null, 'not_found_error')
     if (req.method !== r.method) throw new HttpError(405, `${url.pathname} takes ${r.method}`)
     await r.run()
+  }
+
+  /** A signal that fires when the client goes away before its response is complete: its rows stop generating. */
+  private abortOnClose(res: ServerResponse): AbortSignal {
+    const ctl = new AbortController()
+    res.once('close', () => {
+      if (!res.writableFinished) ctl.abort()
+    })
+    return ctl.signal
+  }
+
+  /** Refuses a request that would queue more work than one request may (prompts × n × max_tokens). */
+  private checkWork(prompts: number, params: { n?: number; maxNewTokens?: number }): void {
+    const work = prompts * (params.n ?? 1) * (params.maxNewTokens ?? 16)
+    if (work > this.o.maxRequestTokens) {
+      throw new HttpError(400, `this request asks for up to ${work} tokens (${prompts} prompts × n ${params.n ?? 1} × max_tokens ${params.maxNewTokens}); one request may ask for ${this.o.maxRequestTokens} (medrl serve --max-request-tokens)`, 'max_tokens')
+    }
   }
 
   private async json(req: IncomingMessage): Promise<unknown> {
@@ -196,7 +218,7 @@ export class OpenAIServer {
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
   }
 
-  private async completions(raw: unknown, res: ServerResponse): Promise<void> {
+  private async completions(raw: unknown, res: ServerResponse, signal: AbortSignal): Promise<void> {
     const parsed = CompletionRequest.safeParse(raw)
     if (!parsed.success) throw new HttpError(400, describeIssue(parsed.error).message, describeIssue(parsed.error).param)
     const b = parsed.data
@@ -205,7 +227,8 @@ export class OpenAIServer {
     if (b.best_of && b.best_of !== (b.n ?? 1)) throw new HttpError(400, 'best_of other than n is not supported', 'best_of')
     const prompts: (string | number[])[] = typeof b.prompt === 'string' ? [b.prompt] : typeof b.prompt[0] === 'number' ? [b.prompt as number[]] : (b.prompt as (string | number[])[])
     const params = this.params(b, b.max_tokens ?? 16)
-    const reqs = prompts.map((p, i) => this.prepare({ prompt: p, params }, prompts.length > 1 ? `prompt.${i}` : 'prompt'))
+    this.checkWork(prompts.length, params)
+    const reqs = prompts.map((p, i) => ({ ...this.prepare({ prompt: p, params }, prompts.length > 1 ? `prompt.${i}` : 'prompt'), signal }))
     const n = params.n!
     const id = `cmpl-${++this.counter}`
     const created = Math.floor(Date.now() / 1000)
@@ -233,14 +256,15 @@ export class OpenAIServer {
     })
   }
 
-  private async chat(raw: unknown, res: ServerResponse): Promise<void> {
+  private async chat(raw: unknown, res: ServerResponse, signal: AbortSignal): Promise<void> {
     const parsed = ChatRequest.safeParse(raw)
     if (!parsed.success) throw new HttpError(400, describeIssue(parsed.error).message, describeIssue(parsed.error).param)
     const b = parsed.data
     this.checkModel(b.model)
     const messages: ChatMessage[] = b.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m.content) }))
     const params = this.params(b, b.max_completion_tokens ?? b.max_tokens ?? this.o.defaultMaxTokens)
-    const req = this.prepare({ messages, params }, 'messages')
+    this.checkWork(1, params)
+    const req = { ...this.prepare({ messages, params }, 'messages'), signal }
     const id = `chatcmpl-${++this.counter}`
     const created = Math.floor(Date.now() / 1000)
     if (b.stream) {

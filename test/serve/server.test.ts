@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { request as httpRequest } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import OpenAI from 'openai'
 import { EmbeddedBackend } from '../../src/backends/embedded.js'
@@ -127,5 +128,62 @@ describe('medrl serve refuses bad input with OpenAI-style errors and keeps servi
   it('still answers after all of that', async () => {
     const r = await client.completions.create({ model: 'tiny', prompt: 'ok', max_tokens: 2 })
     assert.equal(r.choices.length, 1)
+  })
+})
+
+describe('medrl serve and clients that go away', () => {
+  it('stops generating for a client that disconnects (streaming or not), and refuses a request larger than the work cap', async () => {
+    const b = EmbeddedBackend.fromDir(makeTinyModel({ seed: 6, maxPositions: 1200 }))
+    const s = new OpenAIServer(b, { servedModelName: 'tiny', maxBatchRows: 64 })
+    const port = (await s.listen(0)).port
+    const settle = async () => {
+      // Generation has stopped once the token count holds still (bounded wait).
+      let last = -1
+      for (let i = 0; i < 100 && b.generator.tokensGenerated !== last; i++) {
+        last = b.generator.tokensGenerated
+        await new Promise((r) => setTimeout(r, 150))
+      }
+      return b.generator.tokensGenerated
+    }
+    try {
+      // Left alone, 64 rows × up to 1,000 tokens of this random model run to about 10,000 tokens.
+      const streamed = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path: '/v1/completions', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+          let chunks = 0
+          res.on('data', (d: Buffer) => {
+            chunks += (d.toString().match(/^data: /gm) ?? []).length
+            if (chunks >= 64 * 5) {
+              req.destroy()
+              resolve(chunks)
+            }
+          })
+        })
+        req.on('error', () => {})
+        req.on('close', () => resolve(-1))
+        req.end(JSON.stringify({ prompt: 'The patient presents with', n: 64, max_tokens: 1000, stream: true }))
+        setTimeout(() => reject(new Error('no stream')), 60_000)
+      })
+      assert.ok(streamed > 0, 'the stream started')
+      const afterStream = await settle()
+      assert.ok(afterStream < 3000, `generation stopped soon after the client left: ${afterStream} tokens`)
+      // A non-streaming client that gives up.
+      const ctl = new AbortController()
+      const gone = fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST', signal: ctl.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'A 45-year-old man', n: 64, max_tokens: 1000 }) }).catch(() => null)
+      for (let i = 0; i < 600 && b.generator.tokensGenerated < afterStream + 300; i++) await new Promise((r) => setTimeout(r, 5))
+      ctl.abort()
+      await gone
+      const afterPlain = await settle()
+      assert.ok(afterPlain - afterStream < 3000, `stopped after the plain client left: ${afterPlain - afterStream} tokens`)
+      // The next request is served at once by an idle engine.
+      const ok = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Hello', max_tokens: 4 }) })
+      assert.equal(ok.status, 200)
+      // 200 prompts × n 64 × 1,000 tokens is refused, with the cap named.
+      const big = await fetch(`http://127.0.0.1:${port}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: Array.from({ length: 200 }, () => 'Hi'), n: 64, max_tokens: 1000 }) })
+      assert.equal(big.status, 400)
+      assert.match(((await big.json()) as { error: { message: string } }).error.message, /asks for up to 12800000 tokens \(200 prompts × n 64 × max_tokens 1000\); one request may ask for 262144/)
+    } finally {
+      await s.close()
+      await b.close()
+    }
   })
 })
