@@ -3,7 +3,7 @@ import { loadModel, type LoadedModel } from '../model/files.js'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { modelFingerprint } from '../model/fingerprint.js'
-import type { Backend, BackendCompletion, BackendRequest, GenerateOptions } from './types.js'
+import { fitToContext, overlongCompletions, type Backend, type BackendCompletion, type BackendRequest, type GenerateOptions } from './types.js'
 
 /** The embedded engine as a Backend: text through the model's tokenizer, chat through its chat template. */
 export class EmbeddedBackend implements Backend {
@@ -44,16 +44,34 @@ export class EmbeddedBackend implements Backend {
     return requests.map((r) => ({ prompt: this.promptIds(r), params: { ...DEFAULT_GEN, ...r.params } as GenParams, ...(r.signal ? { signal: r.signal } : {}) }))
   }
 
+  /** The model's context length (max_position_embeddings). */
+  get contextLength(): number {
+    return this.loaded.config.max_position_embeddings
+  }
+
   async generate(requests: readonly BackendRequest[], opts: GenerateOptions = {}): Promise<BackendCompletion[][]> {
     return this.generateWithEvents(requests, opts)
   }
 
   /** As generate, with a per-token event stream (for the server's streaming responses). */
   async generateWithEvents(requests: readonly BackendRequest[], opts: GenerateOptions = {}, onEvent?: (e: GenEvent) => void): Promise<BackendCompletion[][]> {
-    const out = await this.generator.generate(this.toGenRequests(requests), onEvent)
+    // Prompts that fill the context are not run; the others generate at most what fits (fitToContext).
+    const gen = this.toGenRequests(requests)
+    const fits = gen.map((g) => fitToContext(g.prompt.length, g.params.maxNewTokens, this.contextLength))
+    const run = gen.flatMap((g, i) => {
+      const f = fits[i]!
+      return f.overlong ? [] : [{ g: { ...g, params: { ...g.params, maxNewTokens: f.maxNewTokens } }, i }]
+    })
+    const out = await this.generator.generate(
+      run.map((x) => x.g),
+      onEvent && ((e) => onEvent({ ...e, request: run[e.request]!.i })),
+    )
     opts.onProgress?.(requests.length)
-    return out.map((samples) =>
-      samples.map((o) => ({ text: o.text, finishReason: o.finishReason, tokenIds: o.tokenIds, logprobs: o.logprobs, modelLogprobs: o.modelLogprobs, promptTokens: o.promptTokens, completionTokens: o.tokenIds.length })),
+    const done = new Map(run.map((x, k) => [x.i, out[k]!]))
+    return gen.map((g, i) =>
+      done.has(i)
+        ? done.get(i)!.map((o) => ({ text: o.text, finishReason: o.finishReason, tokenIds: o.tokenIds, logprobs: o.logprobs, modelLogprobs: o.modelLogprobs, promptTokens: o.promptTokens, completionTokens: o.tokenIds.length }))
+        : overlongCompletions(g.params.n, g.prompt.length),
     )
   }
 

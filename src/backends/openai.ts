@@ -1,5 +1,5 @@
 import { Rng } from '../util/rng.js'
-import { BackendError, type Backend, type BackendCompletion, type BackendRequest, type GenerateOptions } from './types.js'
+import { BackendError, fitToContext, overlongCompletions, type Backend, type BackendCompletion, type BackendRequest, type GenerateOptions } from './types.js'
 
 export interface OpenAIBackendOptions {
   /**
@@ -93,7 +93,8 @@ export class OpenAIBackend implements Backend {
     return best ?? [...this.endpoints].sort((a, b) => a.downUntil - b.downUntil).find((e) => e !== avoid || n === 1) ?? this.endpoints[0]!
   }
 
-  private async call(path: string, body: unknown, method = 'POST', only?: Endpoint): Promise<unknown> {
+  /** `atRoot`: the path is under the server's root, not /v1 (vLLM's /tokenize). */
+  private async call(path: string, body: unknown, method = 'POST', only?: Endpoint, atRoot = false): Promise<unknown> {
     let last: RetryableError | null = null
     let failed: Endpoint | null = null
     for (let attempt = 0; attempt <= this.o.maxRetries; attempt++) {
@@ -103,7 +104,7 @@ export class OpenAIBackend implements Backend {
         const wait = last?.retryAfterMs ?? this.o.backoffMs * 2 ** (attempt - 1) * (0.5 + this.jitter.next())
         await sleep(Math.min(wait, 60_000))
       }
-      const base = ep.base
+      const base = atRoot ? ep.base.replace(/\/v1$/, '') : ep.base
       const ctl = new AbortController()
       const timer = setTimeout(() => ctl.abort(), this.o.timeoutMs)
       this.attempts++
@@ -156,15 +157,39 @@ export class OpenAIBackend implements Backend {
     throw new BackendError(`${last?.message ?? path} (gave up after ${this.o.maxRetries + 1} attempts)`, last?.status, false)
   }
 
-  /** The served models' ids (GET /models) of one server (default: any). */
+  /** The model's context length when the server reports it (vLLM's and medrl's max_model_len). */
+  contextLength: number | undefined
+  /** Whether the server counts prompt tokens (POST /tokenize, as vLLM and medrl serve do); learnt at the first try. */
+  private tokenizes: boolean | undefined
+
+  /** The served models' ids (GET /models) of one server (default: any); remembers the chosen model's context length. */
   async models(endpoint?: Endpoint): Promise<string[]> {
-    const r = (await this.call('/models', undefined, 'GET', endpoint)) as { data?: { id: string }[] }
-    return (r.data ?? []).map((m) => m.id)
+    const r = (await this.call('/models', undefined, 'GET', endpoint)) as { data?: { id: string; max_model_len?: number }[] }
+    const data = r.data ?? []
+    const lens = data.filter((m) => m.id === (this.model || data[0]?.id) && typeof m.max_model_len === 'number').map((m) => m.max_model_len!)
+    if (lens.length > 0) this.contextLength = Math.min(lens[0]!, this.contextLength ?? Infinity)
+    return data.map((m) => m.id)
   }
 
-  /** The model to ask for; with several servers, each that answers must serve it. */
+  /** The prompt's token count by the server's own tokenizer, or undefined when it cannot tell. */
+  private async promptTokens(r: BackendRequest): Promise<number | undefined> {
+    if (this.tokenizes === false || this.contextLength === undefined) return undefined
+    const body = r.messages !== undefined ? { model: this.model, messages: r.messages, add_generation_prompt: true } : { model: this.model, prompt: r.prompt }
+    try {
+      const t = (await this.call('/tokenize', body, 'POST', undefined, true)) as { count?: number }
+      this.tokenizes = typeof t.count === 'number'
+      return t.count
+    } catch (e) {
+      if (e instanceof BackendError && (e.status === 404 || e.status === 405)) {
+        this.tokenizes = false
+        return undefined
+      }
+      throw e
+    }
+  }
+
+  /** The model to ask for (and its context length); with several servers, each that answers must serve it. */
   private async ensureModel(): Promise<void> {
-    if (this.model && this.endpoints.length === 1) return
     for (const ep of this.endpoints) {
       let ids: string[]
       try {
@@ -195,14 +220,29 @@ export class OpenAIBackend implements Backend {
     return b
   }
 
-  private async one(r: BackendRequest): Promise<BackendCompletion[]> {
+  private async one(request: BackendRequest): Promise<BackendCompletion[]> {
+    let r = request
     const n = r.params.n ?? 1
     if (Array.isArray(r.prompt)) throw new BackendError('the openai backend takes text prompts, not token ids')
+    // The embedded engine's policy for prompts near the end of the context (fitToContext), by the server's count.
+    const count = await this.promptTokens(r)
+    if (count !== undefined) {
+      const fit = fitToContext(count, r.params.maxNewTokens ?? 256, this.contextLength!)
+      if (fit.overlong) return overlongCompletions(n, count)
+      r = { ...r, params: { ...r.params, maxNewTokens: fit.maxNewTokens } }
+    }
     const chat = r.messages !== undefined
     const body = chat ? { ...this.body(r), messages: r.messages, logprobs: true } : { ...this.body(r), prompt: r.prompt, logprobs: 1 }
-    const res = (await this.call(chat ? '/chat/completions' : '/completions', body)) as {
+    let res: {
       choices?: { index?: number; text?: string; message?: { content?: string | null }; finish_reason?: string; logprobs?: { token_logprobs?: number[]; content?: { logprob: number }[] } | null }[]
       usage?: { prompt_tokens?: number; completion_tokens?: number }
+    }
+    try {
+      res = (await this.call(chat ? '/chat/completions' : '/completions', body)) as typeof res
+    } catch (e) {
+      // A server that cannot count tokens for us still says when a prompt does not fit: the item is overlong, the run goes on.
+      if (e instanceof BackendError && e.status === 400 && /context|max_model_len|maximum.*length/i.test(e.message)) return overlongCompletions(n, 0)
+      throw e
     }
     const choices = [...(res.choices ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
     if (choices.length !== n) throw new BackendError(`${this.bases.join(', ')}: asked for n=${n} completions, got ${choices.length}`)

@@ -46,6 +46,21 @@ export function backendIdentity(b: Backend): string {
   return b.identity?.() ?? b.model
 }
 
+/**
+ * One policy for prompts near the end of the model's context, the same on every backend (so an evaluation gives
+ * the same predictions in-process and through a server): a prompt that leaves no room to generate is not run
+ * (its completion is empty, finish reason `overlong`); otherwise max new tokens are capped to what fits.
+ */
+export function fitToContext(promptTokens: number, maxNewTokens: number, contextLength: number): { overlong: true } | { overlong: false; maxNewTokens: number } {
+  if (promptTokens >= contextLength) return { overlong: true }
+  return { overlong: false, maxNewTokens: Math.min(maxNewTokens, contextLength - promptTokens) }
+}
+
+/** The completions of a request that was not run because its prompt fills the context. */
+export function overlongCompletions(n: number, promptTokens: number): BackendCompletion[] {
+  return Array.from({ length: n }, () => ({ text: '', finishReason: 'overlong' as const, promptTokens, completionTokens: 0 }))
+}
+
 export class BackendError extends Error {
   constructor(
     message: string,

@@ -21,6 +21,8 @@ export interface PredictionRow {
   extracted: Letter | null
   correct: boolean
   finish_reason: string
+  /** The prompt left no room in the model's context: nothing was generated, and the item counts as wrong. */
+  overlong?: true
 }
 
 export interface BenchmarkResult {
@@ -36,6 +38,8 @@ export interface BenchmarkResult {
   description: string
   /** Items the benchmark has (n is fewer when --limit chose a part). */
   total?: number
+  /** Items whose prompt did not fit the model's context (counted wrong; nothing generated). */
+  overlong?: number
 }
 
 export interface EvalResults {
@@ -119,6 +123,7 @@ export function scoreBenchmark(suite: Suite, records: readonly QARecord[], rows:
     invalid_rate: all.filter((p) => p.extracted === null).length / Math.max(1, all.length),
     samples: k,
     description: suite.description,
+    overlong: items.filter((r) => byId.get(r.id)!.some((p) => p.overlong)).length,
   }
   if (k > 1) {
     res.pass_at_k = items.filter((r) => byId.get(r.id)!.some((p) => p.correct)).length / Math.max(1, items.length)
@@ -211,7 +216,9 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
         const rows = batch.flatMap((r, i) =>
           out[i]!.map((c, sample) => {
             const e = extractAnswer(c.text, r, { mode, format: template.answerFormat })
-            return { benchmark: suite.name, id: r.id, sample, batch: b, output: c.text, extracted: e.letter, correct: isCorrect(e.letter, r), finish_reason: c.finishReason }
+            const row: PredictionRow = { benchmark: suite.name, id: r.id, sample, batch: b, output: c.text, extracted: e.letter, correct: isCorrect(e.letter, r), finish_reason: c.finishReason }
+            if (c.finishReason === 'overlong') row.overlong = true
+            return row
           }),
         )
         log.append(rows)

@@ -28,7 +28,8 @@ export interface GenRequest {
   signal?: AbortSignal
 }
 
-export type FinishReason = 'stop' | 'length' | 'abort'
+/** `overlong`: the prompt left no room in the model's context, so nothing was generated (see backends' fitToContext). */
+export type FinishReason = 'stop' | 'length' | 'abort' | 'overlong'
 
 /**
  * One completion. Two kinds of log-probabilities, one per generated token:

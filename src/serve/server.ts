@@ -124,12 +124,14 @@ export class OpenAIServer {
     const url = new URL(req.url ?? '/', 'http://x')
     const path = url.pathname.replace(/\/+$/, '')
     const routes: Record<string, { method: string; run: () => Promise<void> }> = {
-      '/v1/models': { method: 'GET', run: async () => send(res, 200, { object: 'list', data: [{ id: this.modelName, object: 'model', created: 0, owned_by: 'medrl' }] }) },
+      // max_model_len as vLLM reports it, so clients can fit prompts to the context.
+      '/v1/models': { method: 'GET', run: async () => send(res, 200, { object: 'list', data: [{ id: this.modelName, object: 'model', created: 0, owned_by: 'medrl', max_model_len: this.backend.contextLength }] }) },
+      '/tokenize': { method: 'POST', run: async () => this.tokenize(await this.json(req), res) },
       '/v1/completions': { method: 'POST', run: async () => this.completions(await this.json(req), res, this.abortOnClose(res)) },
       '/v1/chat/completions': { method: 'POST', run: async () => this.chat(await this.json(req), res, this.abortOnClose(res)) },
       '/health': { method: 'GET', run: async () => send(res, 200, { status: 'ok', batches: this.batcher.batches, served: this.batcher.served }) },
     }
-    if (this.apiKey !== undefined && path.startsWith('/v1/') && req.headers.authorization !== `Bearer ${this.apiKey}`) {
+    if (this.apiKey !== undefined && (path.startsWith('/v1/') || path === '/tokenize') && req.headers.authorization !== `Bearer ${this.apiKey}`) {
       throw new HttpError(401, 'missing or wrong API key (send Authorization: Bearer KEY)', null, 'authentication_error')
     }
     const r = routes[path]
@@ -145,6 +147,23 @@ export class OpenAIServer {
       if (!res.writableFinished) ctl.abort()
     })
     return ctl.signal
+  }
+
+  /** vLLM's POST /tokenize: a prompt (or chat messages with the generation prompt) → {count, max_model_len, tokens}. */
+  private async tokenize(raw: unknown, res: ServerResponse): Promise<void> {
+    const b = (raw ?? {}) as { model?: string; prompt?: unknown; messages?: unknown }
+    this.checkModel(b.model)
+    let r: BackendRequest
+    if (typeof b.prompt === 'string' || (Array.isArray(b.prompt) && b.prompt.every((t) => Number.isInteger(t)))) r = { prompt: b.prompt as string | number[], params: {} }
+    else if (Array.isArray(b.messages)) r = { messages: (b.messages as { role: string; content: unknown }[]).map((m) => ({ role: m.role as ChatMessage['role'], content: typeof m.content === 'string' || Array.isArray(m.content) ? contentText(m.content as never) : '' })), params: {} }
+    else throw new HttpError(400, 'give prompt (a string or token ids) or messages', 'prompt')
+    let tokens: number[]
+    try {
+      tokens = this.backend.promptIds(r)
+    } catch (e) {
+      throw new HttpError(400, (e as Error).message, 'prompt')
+    }
+    send(res, 200, { count: tokens.length, max_model_len: this.backend.contextLength, tokens })
   }
 
   /** Refuses a request that would queue more work than one request may (prompts × n × max_tokens). */

@@ -98,6 +98,35 @@ describe('eval end to end', () => {
     for (const k of ['benchmark', 'id', 'output', 'extracted', 'correct']) assert.ok(k in lines[0], k)
   })
 
+  it('prompts near the end of the context: one policy in-process and through a server (overlong items counted, max tokens capped), identical predictions', async () => {
+    // A context of 320 tokens: some real PubMedQA prompts (abstract as context) do not fit, MedQA ones do, some only with fewer new tokens.
+    const small = EmbeddedBackend.fromDir(makeTinyModel({ seed: 11, std: 0.4, maxPositions: 320 }))
+    const srv = new OpenAIServer(small, { servedModelName: 'tiny-320' })
+    const base = `http://127.0.0.1:${(await srv.listen(0)).port}/v1`
+    try {
+      const models = (await (await fetch(`${base}/models`)).json()) as { data: { max_model_len: number }[] }
+      assert.equal(models.data[0]!.max_model_len, 320, 'the context length is reported as vLLM does')
+      const opts = (out: string) => ({ suites: resolveSuites(['medqa', 'pubmedqa']), template: 'direct', limit: 12, maxNewTokens: 40, batchSize: 4, out })
+      const a = tempDir()
+      const b = tempDir()
+      const ra = await runEval(small, opts(a))
+      const rb = await runEval(new OpenAIBackend({ baseUrl: base, concurrency: 2 }), opts(b))
+      const read = (d: string) => readFileSync(join(d, 'predictions.jsonl'), 'utf8')
+      assert.equal(read(a), read(b), 'same predictions, long items included')
+      assert.equal(ra.status, 'complete')
+      assert.ok(ra.benchmarks.pubmedqa!.overlong! > 0, `some PubMedQA prompts do not fit: ${ra.benchmarks.pubmedqa!.overlong}`)
+      assert.equal(ra.benchmarks.pubmedqa!.overlong, rb.benchmarks.pubmedqa!.overlong)
+      const rows = read(a).trim().split('\n').map((l) => JSON.parse(l) as { overlong?: boolean; output: string; correct: boolean; finish_reason: string })
+      for (const r of rows.filter((x) => x.overlong)) assert.deepEqual([r.output, r.correct, r.finish_reason], ['', false, 'overlong'])
+      // The server itself still refuses a request that does not fit, as vLLM does.
+      const refused = await fetch(`${base}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'word '.repeat(400), max_tokens: 8 }) })
+      assert.equal(refused.status, 400)
+    } finally {
+      await srv.close()
+      await small.close()
+    }
+  })
+
   it('an interrupted eval resumes without redoing finished items, with the same result', async () => {
     const full = tempDir()
     const r1 = await runEval(embedded, { ...evalOpts(full), batchSize: 2 })
