@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { extname } from 'node:path'
 import { parse as parseCsv } from 'csv-parse/sync'
 import { parquetMetadata, parquetReadObjects } from 'hyparquet'
 import { DataError, type Location } from './errors.js'
+import { fileLines, type FileLine } from '../util/lines.js'
 
 export type FileKind = 'jsonl' | 'json' | 'csv' | 'parquet'
 
@@ -78,20 +79,18 @@ function readText(path: string): string {
   return decodeUtf8(buf, path)
 }
 
-/** JSON Lines: one value a line; blank lines are skipped; a broken line is an error row naming its line. */
+/** JSON Lines: one value a line; blank lines are skipped; a broken line is an error row naming its line. Read line by line. */
 export function readJsonlRows(path: string): RawRow[] {
-  const text = readText(path)
   const rows: RawRow[] = []
-  let line = 0
-  let start = 0
-  while (start <= text.length) {
-    let end = text.indexOf('\n', start)
-    if (end === -1) end = text.length
-    line++
-    const raw = text.slice(start, end).replace(/\r$/, '')
-    start = end + 1
+  try {
+    closeSync(openSync(path, 'r'))
+  } catch (e) {
+    throw new DataError({ file: path }, '(file)', `cannot read: ${(e as Error).message}`)
+  }
+  for (const l of fileLines(path)) {
+    const raw = decodeLine(l, path).replace(/\r$/, '')
     if (raw.trim() === '') continue
-    const loc: Location = { file: path, line }
+    const loc: Location = { file: path, line: l.line }
     try {
       rows.push({ loc, value: JSON.parse(raw) })
     } catch (e) {
@@ -99,6 +98,15 @@ export function readJsonlRows(path: string): RawRow[] {
     }
   }
   return rows
+}
+
+/** A line's text; bytes that are no UTF-8 character are an error naming the file and line. */
+export function decodeLine(l: FileLine, path: string): string {
+  try {
+    return strictUtf8.decode(l.bytes)
+  } catch {
+    throw new DataError({ file: path, line: l.line }, '(file)', 'not valid UTF-8 (bytes that are no character): re-encode the file as UTF-8')
+  }
 }
 
 /** Line and column of a character offset, for pointing into a broken JSON file. */

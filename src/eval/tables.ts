@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import { isComplete, type PredictionRow, type EvalResults } from './runner.js'
 import { pairedBootstrap, type Interval } from './bootstrap.js'
 import { readJsonFile } from '../util/json-file.js'
+import { fileLines } from '../util/lines.js'
 
 export interface ReferenceRow {
   model: string
@@ -69,10 +70,17 @@ export function tableCsv(t: ReturnType<typeof resultTable>): string {
 export function readPredictions(dir: string): PredictionRow[] {
   const p = join(dir, 'predictions.jsonl')
   if (!existsSync(p)) throw new Error(`${dir}: no predictions.jsonl`)
-  return readFileSync(p, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as PredictionRow)
+  const rows: PredictionRow[] = []
+  for (const l of fileLines(p)) {
+    const text = l.bytes.toString('utf8')
+    if (text.trim() === '') continue
+    try {
+      rows.push(JSON.parse(text) as PredictionRow)
+    } catch (e) {
+      throw new Error(`${p}:${l.line}: not valid JSON (${(e as Error).message})`)
+    }
+  }
+  return rows
 }
 
 export interface Comparison {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
+import { fileLines } from '../util/lines.js'
 
 export interface StepRow {
   step: number
@@ -21,16 +22,15 @@ function readJsonl(path: string): { rows: unknown[]; bad: { line: number; text: 
   if (!existsSync(path)) return { rows: [], bad: [] }
   const rows: unknown[] = []
   const bad: { line: number; text: string }[] = []
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .forEach((text, i) => {
-      if (text.trim() === '') return
-      try {
-        rows.push(JSON.parse(text))
-      } catch {
-        bad.push({ line: i + 1, text: text.slice(0, 120) })
-      }
-    })
+  for (const l of fileLines(path)) {
+    const text = l.bytes.toString('utf8')
+    if (text.trim() === '') continue
+    try {
+      rows.push(JSON.parse(text))
+    } catch {
+      bad.push({ line: l.line, text: text.slice(0, 120) })
+    }
+  }
   return { rows, bad }
 }
 

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, openSync, statSync, truncateSync, writeSync } from 'node:fs'
+import { fileLines } from './lines.js'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 
@@ -16,13 +17,11 @@ export class JsonlLog<T> {
     mkdirSync(dirname(path) || '.', { recursive: true })
     this.rows = []
     if (existsSync(path)) {
-      const text = readFileSync(path, 'utf8')
+      // Read line by line (any size); keep lines up to the first unfinished or corrupt one, cut the rest.
       let good = 0
-      let start = 0
-      while (start < text.length) {
-        const end = text.indexOf('\n', start)
-        if (end === -1) break // no newline: the last line was never finished
-        const line = text.slice(start, end)
+      for (const l of fileLines(path)) {
+        if (!l.terminated) break // no newline: the last line was never finished
+        const line = l.bytes.toString('utf8')
         if (line.trim() !== '') {
           try {
             this.rows.push(JSON.parse(line) as T)
@@ -30,10 +29,9 @@ export class JsonlLog<T> {
             break // a corrupt line: keep what came before it
           }
         }
-        start = end + 1
-        good = Buffer.byteLength(text.slice(0, start))
+        good = l.offset + l.bytes.length + 1
       }
-      if (good < Buffer.byteLength(text)) truncateSync(path, good)
+      if (good < statSync(path).size) truncateSync(path, good)
     }
     this.fd = openSync(path, 'a')
   }

@@ -9,6 +9,7 @@ import { scoreOutput, type ScoreOptions } from '../reward/score.js'
 import type { Stage } from '../reward/stages.js'
 import { getTemplate } from '../reward/templates.js'
 import { writeFileAtomic } from '../util/atomic.js'
+import { fileLines } from '../util/lines.js'
 import { readJsonFile } from '../util/json-file.js'
 
 export interface StepRow {
@@ -47,11 +48,10 @@ export function renameVerlMetrics(data: Record<string, unknown>): Record<string,
 /** Lines of a JSONL file that parse; a half-written last line (verl still writing) is left for the next read. */
 function readJsonLines(path: string): unknown[] {
   if (!existsSync(path)) return []
-  const text = readFileSync(path, 'utf8')
   const out: unknown[] = []
-  const lines = text.split('\n')
-  if (!text.endsWith('\n')) lines.pop()
-  for (const line of lines) {
+  for (const l of fileLines(path)) {
+    if (!l.terminated) break
+    const line = l.bytes.toString('utf8')
     if (line.trim() === '') continue
     try {
       out.push(JSON.parse(line))
