@@ -22,8 +22,10 @@ export function reportInputs(dirs: readonly string[]): { runs: string[]; evals: 
     if (isRun(d)) runs.push(d)
     else if (existsSync(join(d, 'summary.json')) && isRun(join(d, 'grpo'))) {
       runs.push(join(d, 'grpo'))
-      for (const [name, sub] of [['base', 'eval-base'], ['trained', 'eval-trained'], ['base-real', 'eval-base-real'], ['trained-real', 'eval-trained-real']] as const) {
-        if (existsSync(join(d, sub, 'results.json'))) evals.push({ name, results: readResults(join(d, sub)) })
+      // Each model's held-out and real-benchmark evaluations, as one row.
+      for (const name of ['base', 'trained'] as const) {
+        const parts = [`eval-${name}`, `eval-${name}-real`].filter((sub) => existsSync(join(d, sub, 'results.json'))).map((sub) => readResults(join(d, sub)))
+        if (parts.length > 0) evals.push({ name, results: { ...parts[0]!, benchmarks: Object.assign({}, ...parts.map((p) => p.benchmarks)) } })
       }
       title ??= `medrl demo (${basename(d)}): GRPO on the clinical testbed`
     } else {

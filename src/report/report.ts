@@ -19,10 +19,18 @@ export interface ReportInput {
 export interface ReportChart {
   id: string
   title: string
+  /** Why a chart looks as it does, when that needs saying (e.g. a metric that is 0 throughout, and why). */
+  note?: string
   svg: string
   png: string
   width: number
   height: number
+}
+
+/** Why a metric can be 0 all along, in words a reader of the report needs. */
+const FLAT_ZERO: Record<string, string> = {
+  'actor/kl': 'Every value is 0: no reference model was loaded (kl.kl_coef is 0), so there is no KL to measure.',
+  'actor/clipfrac': 'Every value is 0: each rollout batch makes one on-policy update (actor.ppo_epochs 1, one mini-batch), so the probability ratio stays 1 and nothing is clipped.',
 }
 
 function esc(s: string): string {
@@ -49,9 +57,12 @@ function tableHtml(md: string): string {
 export async function writeReport(outDir: string, input: ReportInput): Promise<{ charts: ReportChart[]; html: string }> {
   mkdirSync(outDir, { recursive: true })
   const runs: RunData[] = input.runDirs.map(readRun)
-  const specs: { id: string; title: string; spec: TopLevelSpec }[] = []
+  const specs: { id: string; title: string; spec: TopLevelSpec; note?: string }[] = []
   for (const [metric, title] of DYNAMICS) {
-    if (runs.some((r) => r.metrics.some((m) => typeof m.data[metric] === 'number'))) specs.push({ id: `dynamics-${metric.replace(/\W+/g, '-')}`, title, spec: metricSpec(runs, metric, title) })
+    const values = runs.flatMap((r) => r.metrics.map((m) => m.data[metric]).filter((v): v is number => typeof v === 'number'))
+    if (values.length === 0) continue
+    const note = values.every((v) => v === 0) ? (FLAT_ZERO[metric] ?? 'Every value is 0.') : undefined
+    specs.push({ id: `dynamics-${metric.replace(/\W+/g, '-')}`, title, spec: metricSpec(runs, metric, title), note })
   }
   for (const r of runs) if (r.metrics.some((m) => Object.keys(m.data).some((k) => k.startsWith('stage/')))) specs.push({ id: `stages-${r.name}`, title: `Reasoning stages: ${r.name}`, spec: stagesSpec(r) })
   const lengths = runs.find((r) => r.dataLengths)?.dataLengths
@@ -66,16 +77,18 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<{
     const c = await renderVegaLite(s.spec)
     writeFileAtomic(join(outDir, `${s.id}.svg`), c.svg)
     writeFileAtomic(join(outDir, `${s.id}.png`), c.png)
-    charts.push({ id: s.id, title: s.title, svg: c.svg, png: `${s.id}.png`, width: c.width, height: c.height })
+    charts.push({ id: s.id, title: s.title, ...(s.note ? { note: s.note } : {}), svg: c.svg, png: `${s.id}.png`, width: c.width, height: c.height })
   }
   const refs = input.references ?? loadReferences()
   const table = evals.length > 0 ? tableHtml(tableMarkdown(resultTable(evals, refs))) : '<p>No evaluation given (use --eval NAME=DIR).</p>'
+  const figure = (c: ReportChart) => `<figure class="chart" id="${c.id}">${c.svg}<figcaption>${esc(c.title)}${c.note ? `<br><span class="note">${esc(c.note)}</span>` : ''}</figcaption></figure>`
   const samples: Record<string, unknown>[] = runs.flatMap((r) => r.samples.slice(-200).map((s) => ({ run: r.name, ...s })))
   const problems = runs.flatMap((r) => [...(r.exists ? [] : [`${r.dir}: no such run directory`]), ...r.badLines.map((b) => `${r.name}/metrics.jsonl line ${b.line} could not be read (${b.text})`)])
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(input.title ?? 'medrl report')}</title>
 <style>
-body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}
+body{font-family:system-ui,sans-serif;margin:2rem;max-width:1400px;color:#222}
+figure svg{max-width:100%;height:auto}.chart{flex:1 1 640px;margin:0}figcaption{font-size:.9rem;color:#444}.note{color:#555;font-size:.9rem}
 h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}.chart{border:1px solid #eee;padding:.5rem}
 table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
@@ -85,10 +98,11 @@ table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid #ddd;paddi
 <p>Runs: ${runs.map((r) => `<code>${esc(r.name)}</code> (${r.metrics.length} steps)`).join(', ') || 'none'}.</p>
 ${problems.map((p) => `<p class="problem">${esc(p)}</p>`).join('\n')}
 <h2>Training dynamics</h2>
-<div class="charts">${charts.filter((c) => !['evaluations', 'accuracy-by-level'].includes(c.id)).map((c) => `<figure class="chart" id="${c.id}">${c.svg}<figcaption>${esc(c.title)}</figcaption></figure>`).join('\n')}</div>
+<div class="charts">${charts.filter((c) => !['evaluations', 'accuracy-by-level'].includes(c.id)).map(figure).join('\n')}</div>
 <h2>Evaluation</h2>
 ${table}
-<div class="charts">${charts.filter((c) => ['evaluations', 'accuracy-by-level'].includes(c.id)).map((c) => `<figure class="chart" id="${c.id}">${c.svg}<figcaption>${esc(c.title)}</figcaption></figure>`).join('\n')}</div>
+${evals.length > 0 ? '<p class="note">Cells: accuracy (%) ± its bootstrap standard deviation (1,000 resamples; the 95% intervals are in each results.json). Each row’s average is over the table’s columns, shown for rows that have them all.</p>' : ''}
+<div class="charts">${charts.filter((c) => ['evaluations', 'accuracy-by-level'].includes(c.id)).map(figure).join('\n')}</div>
 <h2>Sampled completions</h2>
 <p><input id="filter" placeholder="filter (text, stage, id…)" oninput="for(const tr of document.querySelectorAll('.samples tbody tr'))tr.style.display=tr.textContent.toLowerCase().includes(this.value.toLowerCase())?'':'none'"></p>
 <table class="samples"><thead><tr><th>run</th><th>step</th><th>id</th><th>answer</th><th>extracted</th><th>reward</th><th>stage</th><th>completion</th></tr></thead><tbody>

@@ -19,6 +19,10 @@ export const STAGE_NAMES = ['format_failure', 'verbose_formatter', 'concise_stru
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json'
 
+/** Chart size and a legend under the plot whose labels are never cut short. */
+const SIZE = { width: 600, height: 260 } as const
+const LEGEND = { orient: 'bottom', labelLimit: 600, columns: 2, title: null } as const
+
 /** One metric over steps, several runs overlaid (and per-source lines when the run logs them). */
 export function metricSpec(runs: RunData[], metric: string, title: string): TopLevelSpec {
   const values = runs.flatMap((r) =>
@@ -32,11 +36,10 @@ export function metricSpec(runs: RunData[], metric: string, title: string): TopL
   return {
     $schema: SCHEMA,
     title,
-    width: 420,
-    height: 220,
+    ...SIZE,
     data: { values },
     mark: { type: 'line', point: values.length < 60 },
-    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', title: metric }, color: { field: 'run', type: 'nominal' } },
+    encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y: { field: 'value', type: 'quantitative', title }, color: { field: 'run', type: 'nominal', legend: LEGEND } },
   }
 }
 
@@ -46,11 +49,10 @@ export function stagesSpec(run: RunData): TopLevelSpec {
   return {
     $schema: SCHEMA,
     title: `Reasoning stages over training: ${run.name}`,
-    width: 420,
-    height: 220,
+    ...SIZE,
     data: { values },
     mark: 'area',
-    encoding: { x: { field: 'step', type: 'quantitative' }, y: { field: 'share', type: 'quantitative', stack: 'normalize' }, color: { field: 'stage', type: 'nominal', sort: STAGE_NAMES.map((s) => s.replace(/_/g, ' ')) } },
+    encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y: { field: 'share', type: 'quantitative', stack: 'normalize', title: 'share of rollouts' }, color: { field: 'stage', type: 'nominal', sort: STAGE_NAMES.map((s) => s.replace(/_/g, ' ')), legend: LEGEND } },
   }
 }
 
@@ -60,27 +62,35 @@ export function lengthsSpec(lengths: Record<string, number[]>): TopLevelSpec {
   return {
     $schema: SCHEMA,
     title: 'Question length by source',
-    width: 420,
-    height: 220,
+    ...SIZE,
     data: { values },
     transform: [{ bin: { maxbins: 40 }, field: 'chars', as: 'bin' }],
     mark: { type: 'bar', opacity: 0.6 },
-    encoding: { x: { field: 'bin', bin: { binned: true }, type: 'quantitative', title: 'characters' }, x2: { field: 'bin_end' }, y: { aggregate: 'count', type: 'quantitative', stack: null }, color: { field: 'source', type: 'nominal' } },
+    encoding: { x: { field: 'bin', bin: { binned: true }, type: 'quantitative', title: 'characters' }, x2: { field: 'bin_end' }, y: { aggregate: 'count', type: 'quantitative', stack: null, title: 'questions' }, color: { field: 'source', type: 'nominal', legend: LEGEND } },
   }
 }
 
 /** Accuracy per benchmark of several evaluations side by side (quantity / diversity: AlphaMed Figures 3 and 4). */
 export function evalBarsSpec(evals: { name: string; results: EvalResults }[]): TopLevelSpec {
-  const values = evals.flatMap((e) => Object.entries(e.results.benchmarks).map(([b, r]) => ({ eval: e.name, benchmark: b, accuracy: 100 * r.accuracy, lo: 100 * r.ci95[0], hi: 100 * r.ci95[1] })))
+  const benchmarks = [...new Set(evals.flatMap((e) => Object.keys(e.results.benchmarks)))]
+  // Every bar is labelled with its value, so 0% is told from a benchmark an evaluation did not run ("not run").
+  const values = evals.flatMap((e) =>
+    benchmarks.map((b) => {
+      const r = e.results.benchmarks[b]
+      return r ? { eval: e.name, benchmark: b, accuracy: 100 * r.accuracy, lo: 100 * r.ci95[0], hi: 100 * r.ci95[1], label: `${(100 * r.accuracy).toFixed(1)}` } : { eval: e.name, benchmark: b, accuracy: 0, lo: null, hi: null, label: 'not run' }
+    }),
+  )
+  const x = { field: 'benchmark', type: 'nominal', title: null, axis: { labelAngle: 0 } } as const
   return {
     $schema: SCHEMA,
-    title: 'Accuracy by benchmark (95% bootstrap intervals)',
+    title: 'Accuracy by benchmark (bars: accuracy, lines: 95% bootstrap interval)',
     data: { values },
-    width: 420,
-    height: 220,
+    width: Math.max(SIZE.width, benchmarks.length * evals.length * 28),
+    height: SIZE.height,
     layer: [
-      { mark: 'bar', encoding: { x: { field: 'benchmark', type: 'nominal' }, xOffset: { field: 'eval' }, y: { field: 'accuracy', type: 'quantitative', title: 'accuracy (%)' }, color: { field: 'eval', type: 'nominal' } } },
-      { mark: 'rule', encoding: { x: { field: 'benchmark', type: 'nominal' }, xOffset: { field: 'eval' }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      { mark: 'bar', encoding: { x, xOffset: { field: 'eval' }, y: { field: 'accuracy', type: 'quantitative', title: 'accuracy (%)' }, color: { field: 'eval', type: 'nominal', legend: LEGEND } } },
+      { mark: 'rule', encoding: { x, xOffset: { field: 'eval' }, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' } } },
+      { mark: { type: 'text', dy: -6, fontSize: 9 }, encoding: { x, xOffset: { field: 'eval' }, y: { field: 'accuracy', type: 'quantitative' }, text: { field: 'label' } } },
     ],
   }
 }
@@ -91,10 +101,9 @@ export function levelsSpec(evals: { level: number; results: EvalResults }[]): To
   return {
     $schema: SCHEMA,
     title: 'Accuracy vs. highest level in the training data',
-    width: 420,
-    height: 220,
+    ...SIZE,
     data: { values },
     mark: { type: 'line', point: true },
-    encoding: { x: { field: 'level', type: 'ordinal', title: 'levels L1..Ln' }, y: { field: 'accuracy', type: 'quantitative', title: 'accuracy (%)' }, color: { field: 'benchmark', type: 'nominal' } },
+    encoding: { x: { field: 'level', type: 'ordinal', title: 'levels L1..Ln' }, y: { field: 'accuracy', type: 'quantitative', title: 'accuracy (%)' }, color: { field: 'benchmark', type: 'nominal', legend: LEGEND } },
   }
 }

@@ -124,6 +124,20 @@ describe('medrl dashboard', () => {
       const png = inspectPng(readFileSync(shot))
       assert.ok(png.width === 1280 && png.height >= 600 && png.distinctBytes > 8)
       assert.match((await page.textContent('#samples')) ?? '', /q1/)
+      // The report, as a reader sees it: every chart drawn at a readable width, axes titled in words, the flat
+      // KL and clip-fraction charts explained, ± explained under the table.
+      const out = join(tempDir(), 'report')
+      assert.equal(runCli(['report', runDir, '--eval', `rl=${evalDir}`, '--out', out]).code, 0)
+      await page.goto(`file://${join(out, 'index.html')}`)
+      const figures = await page.$$eval('figure.chart', (fs) => fs.map((f) => ({ id: f.id, width: f.querySelector('svg')!.getBoundingClientRect().width, text: f.textContent ?? '' })))
+      assert.ok(figures.length >= 8, `${figures.length} charts`)
+      for (const f of figures) assert.ok(f.width >= 500, `${f.id} drawn ${Math.round(f.width)} px wide`)
+      const reward = figures.find((f) => f.id === 'dynamics-reward-mean')!
+      assert.ok(reward.text.includes('Reward') && !reward.text.includes('reward/mean'), 'the y axis says what it shows')
+      const kl = figures.find((f) => f.id === 'dynamics-actor-kl')
+      if (kl && /Every value is 0/.test(kl.text)) assert.match(kl.text, /no reference model was loaded/)
+      assert.match((await page.textContent('body')) ?? '', /± its bootstrap standard deviation/)
+      await page.screenshot({ path: join(tempDir(), 'report.png'), fullPage: true })
     } finally {
       await browser.close()
     }
