@@ -11,7 +11,10 @@ import { r1Parts } from './format.js'
  * 2. step_by_step_exploit: at least `preambleWords` words of reasoning before <think> (the format
  *    reward cannot see them), the tags following.
  * 3. direct_answer_hacker: the answer is given away inside <think>: the think is short
- *    (≤ `shortThinkWords`) and names an option, or its opening `earlyShare` already states the answer.
+ *    (≤ `shortThinkWords`) and states an answer, or its opening `earlyShare` already does. An answer is stated
+ *    by a letter or an answer statement ("the answer is C", "Answer: C"), not by mentioning an option's text: a
+ *    reasoning that ends on a fact naming an option ("the first-line drug of X is Y") is reasoning, and the same
+ *    completion gets the same stage whatever the options say.
  * 4. verbose_formatter: the format is kept, with a long think (≥ `verboseWords` words).
  * 5. reintegrated_reasoning: a concise think that reasons: at least `minReasoningMarks` reasoning
  *    connectives or steps ("because", "therefore", "rules out", "1.", …).
@@ -58,7 +61,7 @@ export function classifyStage(completion: string, record: Pick<QARecord, 'option
   if (parts.answer.trim() === '' || parts.between.trim() !== '' || parts.after.trim() !== '') return 'format_failure'
   if (wordCount(parts.preamble) >= rules.preambleWords) return 'step_by_step_exploit'
   const thinkWords = wordCount(parts.think)
-  const named = (text: string) => extractAnswer(text, record, { mode: 'lenient', format: 'letter' }).letter !== null
+  const named = (text: string) => extractAnswer(text, record, { mode: 'lenient', format: 'letter', matchOptionText: false }).letter !== null
   if ((thinkWords <= rules.shortThinkWords && named(parts.think)) || named(firstWords(parts.think, Math.max(6, Math.ceil(thinkWords * rules.earlyShare))))) {
     return 'direct_answer_hacker'
   }

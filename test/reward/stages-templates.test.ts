@@ -47,6 +47,13 @@ describe('reasoning-stage classifier (Med-RLVR Figure 2), one hand-made example 
     assert.equal(Object.values(c).reduce((a, b) => a + b, 0), examples.length)
   })
 
+  it('an option’s text in the reasoning is not an answer given away: identical completions get one stage whatever the options', () => {
+    const t = '<think>Renal failure with livedo reticularis after catheterization: cholesterol embolization.</think><answer>C</answer>'
+    const other = { ...rec, options: { A: 'Renal artery stenosis', B: 'Acute interstitial nephritis', C: 'Atheroembolic disease', D: 'Contrast nephropathy' } }
+    assert.equal(classifyStage(t, rec), classifyStage(t, other))
+    assert.equal(classifyStage(t, rec), 'concise_structurer')
+  })
+
   it('thresholds are options', () => {
     const t = '<think>Renal failure with livedo reticularis after an arterial procedure.</think><answer>C</answer>'
     assert.equal(classifyStage(t, rec, { rules: { verboseWords: 5 } }), 'verbose_formatter')
