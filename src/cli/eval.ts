@@ -2,7 +2,7 @@ import { Command, Option } from 'commander'
 import { openBackend } from '../backends/index.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { compareRuns, finishedInBoth, loadReferences, readPredictions, readResults, resultTable, tableCsv, tableMarkdown } from '../eval/tables.js'
-import { runEval } from '../eval/runner.js'
+import { runEval, DEFAULT_EVAL_EXTRACTION } from '../eval/runner.js'
 import { DEFAULT_BENCHMARKS, resolveSuites, SUITES } from '../eval/suites.js'
 import { templateNames } from '../reward/templates.js'
 import { Progress } from '../util/progress.js'
@@ -22,7 +22,7 @@ export function evalCommand(): Command {
     .option('--samples <k>', 'completions per item: 1 = greedy; k > 1 also reports pass@k and maj@k', intOption('--samples', 1), 1)
     .option('--temperature <x>', 'sampling temperature (default 0 for one sample, 1 for several)', floatOption('--temperature', 0))
     .option('--max-new-tokens <n>', 'tokens per completion at most', intOption('--max-new-tokens', 1), 512)
-    .addOption(new Option('--mode <mode>', 'answer extraction').choices(['lenient', 'strict']).default('lenient'))
+    .addOption(new Option('--mode <mode>', 'answer extraction: strict reads only the answer the template asks for (the papers’ numbers); lenient also reads "the answer is X" statements').choices(['lenient', 'strict']).default(DEFAULT_EVAL_EXTRACTION))
     .option('--limit <n>', 'first N items of each benchmark', intOption('--limit', 1))
     .option('--batch-size <n>', 'items per generation batch (saved before the next)', intOption('--batch-size', 1), 16)
     .option('--seed <n>', 'seed of sampling and bootstrap', intOption('--seed'), 0)

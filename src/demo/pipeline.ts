@@ -130,8 +130,9 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
   const real = existsSync(defaultDataDir()) ? resolveSuites(DEFAULT_BENCHMARKS) : []
   const evalOf = async (dir: string, name: string): Promise<EvalResults> => {
     const b = name === 'base' ? baseBackend : EmbeddedBackend.fromDir(dir)
-    const r1 = await runEval(b, { suites: [heldOut], template, maxNewTokens: o.maxNewTokens, batchSize: 48, out: join(o.out, `eval-${name}`) })
-    const r2 = real.length > 0 ? await runEval(b, { suites: real, template, limit: o.realLimit, maxNewTokens: o.maxNewTokens, batchSize: 32, out: join(o.out, `eval-${name}-real`) }) : null
+    // The testbed's figures are measured with lenient extraction (a final answer-only line also counts).
+    const r1 = await runEval(b, { suites: [heldOut], template, mode: 'lenient', maxNewTokens: o.maxNewTokens, batchSize: 48, out: join(o.out, `eval-${name}`) })
+    const r2 = real.length > 0 ? await runEval(b, { suites: real, template, mode: 'lenient', limit: o.realLimit, maxNewTokens: o.maxNewTokens, batchSize: 32, out: join(o.out, `eval-${name}-real`) }) : null
     if (b !== baseBackend) await b.close()
     return { ...r1, benchmarks: { ...r1.benchmarks, ...(r2?.benchmarks ?? {}) } }
   }

@@ -67,6 +67,13 @@ export function isComplete(r: EvalResults): boolean {
   return r.status === undefined || r.status === 'complete'
 }
 
+/**
+ * Evaluation reads only the answer the template asks for (\boxed{} for boxed, <answer> for R1, the letter for
+ * direct): that is what the papers' numbers mean, and it does not credit degenerate output that happens to end on a
+ * letter. `lenient` also reads "the answer is X" statements and a final answer-only line, as HuatuoGPT-o1's scripts do.
+ */
+export const DEFAULT_EVAL_EXTRACTION: ExtractMode = 'strict'
+
 export interface EvalOptions {
   suites: Suite[]
   template: string
@@ -158,7 +165,7 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
   const maxNew = o.maxNewTokens ?? 512
   const seed = o.seed ?? 0
   const bs = o.batchSize ?? 16
-  const mode = o.mode ?? 'lenient'
+  const mode = o.mode ?? DEFAULT_EVAL_EXTRACTION
   const resamples = o.resamples ?? 1000
   await backend.ready?.()
   checkRunSettings(join(o.out, 'settings.json'), { model: backendIdentity(backend), backend: backend.kind, template: template.name, chat: o.chat === true, samples: k, temperature, max_new_tokens: maxNew, seed, batch_size: bs, extraction: mode }, 'evaluation')

@@ -215,7 +215,7 @@ describe('eval end to end', () => {
     const md = runCli(['table', a, '--format', 'md'])
     // Every row's average is over the table's columns (so averages compare), here gpqa-med and mmlu-prom.
     assert.match(md.stdout, /\| Llama-3\.1-8B-Instruct \| 35\.64 \| 57\.00 \| 46\.32 \| AdaThink-Med, Table 1 \|/)
-    assert.match(md.stdout, /medrl \(direct, lenient extraction, greedy; items: gpqa-med 8 of 390, mmlu-prom 8 of 1535\)/)
+    assert.match(md.stdout, /medrl \(direct, strict extraction, greedy; items: gpqa-med 8 of 390, mmlu-prom 8 of 1535\)/)
     const csv = runCli(['table', a, b, '--format', 'csv', '--no-references'])
     assert.equal(csv.stdout.trimEnd().split('\n').length, 3)
   })
