@@ -4,6 +4,7 @@ import { isComplete, type PredictionRow, type EvalResults } from './runner.js'
 import { pairedBootstrap, type Interval } from './bootstrap.js'
 import { readJsonFile } from '../util/json-file.js'
 import { fileLines } from '../util/lines.js'
+import { mean } from '../util/stats.js'
 
 export interface ReferenceRow {
   model: string
@@ -114,7 +115,6 @@ export function compareRuns(a: PredictionRow[], b: PredictionRow[], resamples = 
     const keys = [...pa.keys()].filter((k) => k.startsWith(`${bench}\u0000`) && pb.has(k))
     const va = keys.map((k) => pa.get(k)!.c / pa.get(k)!.n)
     const vb = keys.map((k) => pb.get(k)!.c / pb.get(k)!.n)
-    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length)
     return { benchmark: bench, n: keys.length, a: mean(va), b: mean(vb), diff: pairedBootstrap(va, vb, resamples, seed) }
   })
 }

@@ -1,4 +1,5 @@
 import type { TopLevelSpec } from 'vega-lite'
+import { STAGES as STAGE_NAMES } from '../reward/stages.js'
 import type { RunData } from './run-data.js'
 import type { EvalResults } from '../eval/runner.js'
 
@@ -15,7 +16,6 @@ export const DYNAMICS: [string, string][] = [
   ['reasoning/mentions_intermediate', 'Reasoning that names the intermediate fact'],
 ]
 
-export const STAGE_NAMES = ['format_failure', 'verbose_formatter', 'concise_structurer', 'direct_answer_hacker', 'step_by_step_exploit', 'reintegrated_reasoning']
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json'
 

@@ -6,7 +6,8 @@ import { sizesOf, type CausalLM } from '../model/causal-lm.js'
 import { collectGradients, gradientOutputs } from '../engine/grads.js'
 import { parameterShapes } from '../model/config.js'
 import { declareDecoderInputs, declareParams, decoderHidden, lmHead } from '../model/llama.js'
-import { KL_ESTIMATORS, aggLoss, getPolicyLoss, valueLoss, type LossAggMode } from './losses.js'
+import { getKlEstimator } from './kl.js'
+import { aggLoss, getPolicyLoss, valueLoss, type LossAggMode } from './losses.js'
 
 /** Rows of prompt + response tokens, right-padded: predict targets[b][t] from ids[b][..t]. */
 export interface SeqBatch {
@@ -150,7 +151,7 @@ export class Actor {
       let loss = O.sub(pl.loss, O.mul(entropy, o.entropyCoeff))
       const outputs: Record<string, Sym> = { pg_loss: pl.loss, pg_clipfrac: pl.clipfrac, ppo_kl: pl.ppoKl, entropy }
       if (withRef) {
-        const kl = aggLoss(KL_ESTIMATORS[o.klEstimator]!(logProbs, f('ref_log_probs')), mask, o.aggMode, o.aggNorm)
+        const kl = aggLoss(getKlEstimator(o.klEstimator).graph(logProbs, f('ref_log_probs')), mask, o.aggMode, o.aggNorm)
         loss = O.add(loss, O.mul(kl, o.klLossCoef))
         outputs.kl_loss = kl
       }

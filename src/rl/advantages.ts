@@ -4,6 +4,7 @@
  */
 
 import { Registry } from '../util/registry.js'
+import { mean } from '../util/stats.js'
 
 export interface AdvantageInput {
   /** Outcome score of each sequence (its reward). */
@@ -49,10 +50,6 @@ export function std(xs: readonly number[]): number {
   if (xs.length < 2) return 0
   const m = xs.reduce((a, b) => a + b, 0) / xs.length
   return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1))
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length
 }
 
 function byGroup(groups: readonly number[]): Map<number, number[]> {

@@ -31,17 +31,6 @@ export function aggLoss(loss: Sym, mask: Sym, mode: LossAggMode, norm = 1): Sym 
   }
 }
 
-/** KL estimators of KL(π‖π_ref) per token from log π and log π_ref (Schulman's k1, k2, k3). */
-export const KL_ESTIMATORS: Record<string, (logp: Sym, refLogp: Sym) => Sym> = {
-  k1: (logp, ref) => O.sub(logp, ref),
-  k2: (logp, ref) => O.mul(O.square(O.sub(logp, ref)), 0.5),
-  // exp(ref − logp) − (ref − logp) − 1, clamped to [−10, 10] as verl's low_var_kl.
-  k3: (logp, ref) => {
-    const d = O.sub(ref, logp)
-    return O.clamp(O.sub(O.sub(O.exp(d), d), 1), -10, 10)
-  },
-}
-
 export interface PolicyLossInput {
   logProbs: Sym
   oldLogProbs: Sym
@@ -74,10 +63,6 @@ export function getPolicyLoss(name: string): PolicyLoss {
   return registry.get(name)
 }
 
-function maskedMean(x: Sym, mask: Sym): Sym {
-  return O.div(O.sum(O.mul(x, mask)), O.maximum(O.sum(mask), 1))
-}
-
 /**
  * PPO's clipped surrogate with dual clip (verl "vanilla"): ratio = exp(logp − old);
  * l = max(−A·ratio, −A·clip(ratio, 1 − low, 1 + high)); for A < 0 also min(l, −A·c).
@@ -94,8 +79,8 @@ export const vanilla: PolicyLoss = (x) => {
   const clippedMask = O.cast(O.compare('Greater', l2, l1), x.logProbs.dtype)
   return {
     loss: aggLoss(losses, x.responseMask, x.aggMode, x.aggNorm),
-    clipfrac: maskedMean(clippedMask, x.responseMask),
-    ppoKl: maskedMean(O.neg(negKl), x.responseMask),
+    clipfrac: O.maskedMean(clippedMask, x.responseMask),
+    ppoKl: O.maskedMean(O.neg(negKl), x.responseMask),
   }
 }
 
@@ -103,7 +88,7 @@ export const vanilla: PolicyLoss = (x) => {
 export const reinforce: PolicyLoss = (x) => ({
   loss: aggLoss(O.mul(O.neg(x.advantages), x.logProbs), x.responseMask, x.aggMode, x.aggNorm),
   clipfrac: O.mul(O.sum(x.responseMask), 0),
-  ppoKl: maskedMean(O.sub(x.oldLogProbs, x.logProbs), x.responseMask),
+  ppoKl: O.maskedMean(O.sub(x.oldLogProbs, x.logProbs), x.responseMask),
 })
 
 registerPolicyLoss('vanilla', vanilla)
@@ -114,5 +99,5 @@ export function valueLoss(values: Sym, oldValues: Sym, returns: Sym, mask: Sym, 
   const clippedV = O.add(oldValues, O.clamp(O.sub(values, oldValues), -clipRange, clipRange))
   const l1 = O.square(O.sub(values, returns))
   const l2 = O.square(O.sub(clippedV, returns))
-  return { loss: O.mul(aggLoss(O.maximum(l1, l2), mask, mode, norm), 0.5), clipfrac: maskedMean(O.cast(O.compare('Greater', l2, l1), values.dtype), mask) }
+  return { loss: O.mul(aggLoss(O.maximum(l1, l2), mask, mode, norm), 0.5), clipfrac: O.maskedMean(O.cast(O.compare('Greater', l2, l1), values.dtype), mask) }
 }

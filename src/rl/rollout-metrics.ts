@@ -1,4 +1,5 @@
 import { STAGES, stageCounts, type Stage } from '../reward/stages.js'
+import { mean } from '../util/stats.js'
 
 /** One scored rollout, as any engine produced it (medrl's embedded trainer or a verl rollout dump). */
 export interface ScoredRollout {
@@ -24,10 +25,6 @@ export function mentionsBeforeAnswer(text: string, term: string): boolean {
   const end = lower.indexOf('<answer>')
   const i = lower.indexOf(term.toLowerCase())
   return i !== -1 && (end === -1 || i < end)
-}
-
-export function mean(xs: readonly number[]): number {
-  return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length
 }
 
 /** Rollouts by group, in order of first appearance. */

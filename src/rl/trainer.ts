@@ -21,8 +21,9 @@ import { Actor, type SeqBatch } from './actor.js'
 import { getAdvantage } from './advantages.js'
 import { checkpointName, listCheckpoints, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js'
 import type { TrainConfig } from './config.js'
-import { KL_FUNCS } from './kl-host.js'
-import { mean, rolloutMetrics, type ScoredRollout } from './rollout-metrics.js'
+import { getKlEstimator } from './kl.js'
+import { rolloutMetrics, type ScoredRollout } from './rollout-metrics.js'
+import { mean } from '../util/stats.js'
 import { colorRuleTask } from './toy-task.js'
 
 export { mentionsBeforeAnswer } from './rollout-metrics.js'
@@ -295,7 +296,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     }
 
     // 4. Advantages (a per-token KL penalty folded into the reward for PPO).
-    const klFn = KL_FUNCS[cfg.kl.kl_estimator]!
+    const klFn = getKlEstimator(cfg.kl.kl_estimator).host
     const tokenKl = refLogProbs ? seq.responseMask.map((m, i) => m.map((x, t) => (x ? klFn(oldLogProbs[i]![t]!, refLogProbs![i]![t]!) : 0))) : undefined
     const adv = estimator({
       scores: rows.map((r) => r.reward.reward),

@@ -1,4 +1,5 @@
 import type { TrainConfig } from '../rl/config.js'
+import { getKlEstimator } from '../rl/kl.js'
 
 /** Where prepared files live, for the overrides that name them. */
 export interface VerlPaths {
@@ -29,7 +30,6 @@ export interface KeyMapping {
 }
 
 const AR = 'actor_rollout_ref'
-const KL_NAMES = { k1: 'kl', k2: 'mse', k3: 'low_var_kl' } as const
 
 function unsupported(key: string, value: unknown, why: string): never {
   throw new Error(`${key}: ${JSON.stringify(value)} has no verl equivalent: ${why}`)
@@ -131,7 +131,7 @@ export const KEY_MAP: KeyMapping[] = [
   {
     key: 'kl.kl_estimator',
     verl: 'algorithm.kl_penalty or actor.kl_loss_type (k1 → kl, k2 → mse, k3 → low_var_kl)',
-    emit: (c) => (c.kl.kl_coef === 0 ? [] : klInReward(c) ? [['algorithm.kl_penalty', KL_NAMES[c.kl.kl_estimator]]] : [[`${AR}.actor.kl_loss_type`, KL_NAMES[c.kl.kl_estimator]]]),
+    emit: (c) => (c.kl.kl_coef === 0 ? [] : klInReward(c) ? [['algorithm.kl_penalty', getKlEstimator(c.kl.kl_estimator).verl]] : [[`${AR}.actor.kl_loss_type`, getKlEstimator(c.kl.kl_estimator).verl]]),
   },
   { key: 'kl.use_kl_in_reward', verl: 'algorithm.use_kl_in_reward (else actor.use_kl_loss)' },
   {

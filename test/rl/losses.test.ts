@@ -3,7 +3,8 @@ import { describe, it } from 'node:test'
 import { Graph, type Sym } from '../../src/engine/graph.js'
 import { Program } from '../../src/engine/session.js'
 import { Tensor } from '../../src/engine/tensor.js'
-import { KL_ESTIMATORS, aggLoss, getPolicyLoss, valueLoss, type LossAggMode } from '../../src/rl/losses.js'
+import { getKlEstimator } from '../../src/rl/kl.js'
+import { aggLoss, getPolicyLoss, valueLoss, type LossAggMode } from '../../src/rl/losses.js'
 
 /** Runs a loss builder on given [B, T] inputs (float64) and returns its scalar outputs. */
 async function run(inputs: Record<string, number[][]>, build: (x: Record<string, Sym>) => Record<string, Sym>): Promise<Record<string, number>> {
@@ -83,10 +84,12 @@ describe('policy losses', () => {
   })
 
   it('KL estimators k1, k2, k3 per token', async () => {
-    const r = await run({ lp: [[-1]], ref: [[-1.5]] }, (x) => ({ k1: KL_ESTIMATORS.k1!(x.lp!, x.ref!), k2: KL_ESTIMATORS.k2!(x.lp!, x.ref!), k3: KL_ESTIMATORS.k3!(x.lp!, x.ref!) }))
+    const r = await run({ lp: [[-1]], ref: [[-1.5]] }, (x) => ({ k1: getKlEstimator('k1').graph(x.lp!, x.ref!), k2: getKlEstimator('k2').graph(x.lp!, x.ref!), k3: getKlEstimator('k3').graph(x.lp!, x.ref!) }))
     close(r.k1!, 0.5)
     close(r.k2!, 0.125)
     close(r.k3!, Math.exp(-0.5) + 0.5 - 1)
+    // The same estimators on plain numbers (PPO's KL in the reward) agree with the graph forms.
+    for (const k of ['k1', 'k2', 'k3'] as const) close(getKlEstimator(k).host(-1, -1.5), r[k]!)
   })
 
   it('clipped value loss', async () => {
