@@ -1,5 +1,6 @@
 import { Rng } from '../util/rng.js'
 import { BackendError, fitToContext, overlongCompletions, type Backend, type BackendCompletion, type BackendRequest, type GenerateOptions } from './types.js'
+import { DEFAULT_GEN } from '../generate/generator.js'
 
 export interface OpenAIBackendOptions {
   /**
@@ -208,7 +209,7 @@ export class OpenAIBackend implements Backend {
 
   private body(r: BackendRequest): Record<string, unknown> {
     const p = r.params
-    const b: Record<string, unknown> = { model: this.model, max_tokens: p.maxNewTokens ?? 256, n: p.n ?? 1 }
+    const b: Record<string, unknown> = { model: this.model, max_tokens: p.maxNewTokens ?? DEFAULT_GEN.maxNewTokens, n: p.n ?? 1 }
     if (p.temperature !== undefined) b.temperature = p.temperature
     if (p.topP !== undefined && p.topP !== 1) b.top_p = p.topP
     if (p.seed !== undefined) b.seed = p.seed
@@ -227,7 +228,7 @@ export class OpenAIBackend implements Backend {
     // The embedded engine's policy for prompts near the end of the context (fitToContext), by the server's count.
     const count = await this.promptTokens(r)
     if (count !== undefined) {
-      const fit = fitToContext(count, r.params.maxNewTokens ?? 256, this.contextLength!)
+      const fit = fitToContext(count, r.params.maxNewTokens ?? DEFAULT_GEN.maxNewTokens, this.contextLength!)
       if (fit.overlong) return overlongCompletions(n, count)
       r = { ...r, params: { ...r.params, maxNewTokens: fit.maxNewTokens } }
     }

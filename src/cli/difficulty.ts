@@ -10,6 +10,7 @@ import { templateNames } from '../reward/templates.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { Progress } from '../util/progress.js'
 import { floatOption, info, intOption, addBackendOptions } from './util.js'
+import { DEFAULT_MAX_NEW_TOKENS } from '../defaults.js'
 
 export function difficultyCommand(): Command {
   return addBackendOptions(new Command('difficulty'))
@@ -19,7 +20,7 @@ export function difficultyCommand(): Command {
     .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('r1'))
     .option('--chat', "render prompts through the model's chat template")
     .option('--temperature <x>', 'sampling temperature', floatOption('--temperature', 0), 1)
-    .option('--max-new-tokens <n>', 'tokens per sample at most', intOption('--max-new-tokens', 1), 512)
+    .option('--max-new-tokens <n>', 'tokens per sample at most', intOption('--max-new-tokens', 1), DEFAULT_MAX_NEW_TOKENS)
     .option('--seed <n>', 'seed', intOption('--seed'), 0)
     .option('--batch-size <n>', 'questions per batch (each saved before the next)', intOption('--batch-size', 1), 16)
     .requiredOption('--out <path>', 'levels.jsonl: the records with meta.difficulty = {level, correct, k, …}')

@@ -8,6 +8,7 @@ import { templateNames } from '../reward/templates.js'
 import { Progress } from '../util/progress.js'
 import { floatOption, info, intOption, listOption, addBackendOptions } from './util.js'
 import { basename, join } from 'node:path'
+import { DEFAULT_MAX_NEW_TOKENS } from '../defaults.js'
 
 function pct(x: number): string {
   return (100 * x).toFixed(2)
@@ -21,7 +22,7 @@ export function evalCommand(): Command {
     .option('--chat', "render prompts through the model's chat template (/chat/completions for --endpoint)")
     .option('--samples <k>', 'completions per item: 1 = greedy; k > 1 also reports pass@k and maj@k', intOption('--samples', 1), 1)
     .option('--temperature <x>', 'sampling temperature (default 0 for one sample, 1 for several)', floatOption('--temperature', 0))
-    .option('--max-new-tokens <n>', 'tokens per completion at most', intOption('--max-new-tokens', 1), 512)
+    .option('--max-new-tokens <n>', 'tokens per completion at most', intOption('--max-new-tokens', 1), DEFAULT_MAX_NEW_TOKENS)
     .addOption(new Option('--mode <mode>', 'answer extraction: strict reads only the answer the template asks for (the papers’ numbers); lenient also reads "the answer is X" statements').choices(['lenient', 'strict']).default(DEFAULT_EVAL_EXTRACTION))
     .option('--limit <n>', 'first N items of each benchmark', intOption('--limit', 1))
     .option('--batch-size <n>', 'items per generation batch (saved before the next)', intOption('--batch-size', 1), 16)

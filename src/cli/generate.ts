@@ -7,6 +7,7 @@ import { JsonlLog } from '../util/jsonl-log.js'
 import { Progress } from '../util/progress.js'
 import { floatOption, info, intOption, addBackendOptions } from './util.js'
 import { writeFileAtomic } from '../util/atomic.js'
+import { DEFAULT_GEN } from '../generate/generator.js'
 
 export interface CompletionRow {
   id: string
@@ -23,7 +24,7 @@ export function generateCommand(): Command {
     .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('r1'))
     .option('--chat', "render prompts as chat messages (the model's chat template / /chat/completions)")
     .option('-n, --n <n>', 'completions per question', intOption('-n', 1), 1)
-    .option('--max-new-tokens <n>', 'tokens per completion at most', intOption('--max-new-tokens', 1), 256)
+    .option('--max-new-tokens <n>', 'tokens per completion at most', intOption('--max-new-tokens', 1), DEFAULT_GEN.maxNewTokens)
     .option('--temperature <x>', 'sampling temperature (0 = greedy)', floatOption('--temperature', 0), 1)
     .option('--top-p <x>', 'nucleus sampling', floatOption('--top-p'), 1)
     .option('--seed <n>', 'seed (each question gets seed + its index)', intOption('--seed'), 0)

@@ -5,6 +5,7 @@ import { getTemplate, renderPrompt } from '../reward/templates.js'
 import { JsonlLog } from '../util/jsonl-log.js'
 import { checkRunSettings } from '../util/run-settings.js'
 import { hashString32 } from '../util/rng.js'
+import { DEFAULT_MAX_NEW_TOKENS } from '../defaults.js'
 
 /** What a difficulty pass stores per question in meta.difficulty. */
 export interface DifficultyMeta {
@@ -54,7 +55,7 @@ export async function estimateDifficulty(backend: Backend, records: readonly QAR
   const seed = o.seed ?? 0
   const bs = o.batchSize ?? 16
   await backend.ready?.()
-  checkRunSettings(`${o.out}.settings.json`, { model: backendIdentity(backend), backend: backend.kind, template: template.name, chat: o.chat === true, temperature, max_new_tokens: o.maxNewTokens ?? 512, seed, extraction: o.mode ?? 'lenient' }, 'difficulty estimation')
+  checkRunSettings(`${o.out}.settings.json`, { model: backendIdentity(backend), backend: backend.kind, template: template.name, chat: o.chat === true, temperature, max_new_tokens: o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, seed, extraction: o.mode ?? 'lenient' }, 'difficulty estimation')
   const log = new JsonlLog<Done>(o.out)
   const done = new Map(log.rows.filter((r) => r.k === o.k).map((r) => [r.id, r]))
   const todo = records.filter((r) => !done.has(r.id))
@@ -66,7 +67,7 @@ export async function estimateDifficulty(backend: Backend, records: readonly QAR
       const reqs: BackendRequest[] = batch.map((r) => {
         const p = renderPrompt(r, template)
         // The seed is the question's, not its position's: adding questions changes nothing already done.
-        const params = { maxNewTokens: o.maxNewTokens ?? 512, temperature, n: o.k, seed: seed ^ hashString32(r.id) }
+        const params = { maxNewTokens: o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, temperature, n: o.k, seed: seed ^ hashString32(r.id) }
         return o.chat ? { messages: template.messages(p.record), params } : { prompt: p.text, params }
       })
       const out = await backend.generate(reqs)

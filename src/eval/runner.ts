@@ -10,6 +10,7 @@ import { checkRunSettings } from '../util/run-settings.js'
 import { bootstrapMean } from './bootstrap.js'
 import { loadSuite, type Suite } from './suites.js'
 import { readJsonFile } from '../util/json-file.js'
+import { DEFAULT_MAX_NEW_TOKENS } from '../defaults.js'
 
 export interface PredictionRow {
   benchmark: string
@@ -162,7 +163,7 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
   const template = getTemplate(o.template)
   const k = o.samples ?? 1
   const temperature = o.temperature ?? (k > 1 ? 1 : 0)
-  const maxNew = o.maxNewTokens ?? 512
+  const maxNew = o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS
   const seed = o.seed ?? 0
   const bs = o.batchSize ?? 16
   const mode = o.mode ?? DEFAULT_EVAL_EXTRACTION
