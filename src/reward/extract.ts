@@ -1,5 +1,6 @@
 import { isLetter, optionEntries, type Letter, type QARecord } from '../data/record.js'
 import type { AnswerFormat } from './templates.js'
+import { normalizeText } from '../data/normalize.js'
 
 /**
  * Answer extraction: from any model output, the option letter it chose, or null with a reason.
@@ -56,7 +57,7 @@ class OptionIndex {
     return l in this.options
   }
   entries(): [Letter, string][] {
-    this.folded ??= optionEntries({ options: this.options }).map(([l, t]) => [l, fold(t)])
+    this.folded ??= optionEntries({ options: this.options }).map(([l, t]) => [l, normalizeText(t)])
     return this.folded
   }
 }
@@ -69,15 +70,6 @@ export function flatten(s: string): string {
     .replace(/\\(?:text|textbf|mathrm|mathbf|textit|mbox)\{([^{}]{0,300})\}/g, '$1')
     .replace(/[*_`#]+/g, '')
     .replace(/\s+/g, ' ')
-    .trim()
-}
-
-/** Text folded for comparing with option texts. */
-function fold(s: string): string {
-  return s
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, ' ')
     .trim()
 }
 
@@ -119,12 +111,12 @@ function readStatement(raw: string, r: OptionIndex, matchText: boolean): Reading
 
 function startsWithOption(text: string, r: OptionIndex, letter: Letter): boolean {
   const t = r.entries().find(([l]) => l === letter)?.[1]
-  return t !== undefined && t !== '' && fold(text).startsWith(t)
+  return t !== undefined && t !== '' && normalizeText(text).startsWith(t)
 }
 
 /** The option whose folded text the statement starts with (the longest, so "Vitamin B12" beats "Vitamin B"). */
 function optionByText(statement: string, r: OptionIndex): Letter | null {
-  const s = fold(statement)
+  const s = normalizeText(statement)
   if (s === '') return null
   let best: Letter | null = null
   let bestLen = 0
@@ -271,13 +263,13 @@ function answerOnlyLine(line: string, r: OptionIndex, matchText: boolean): Lette
   const m = /^[([]?([A-J])(?:[)\]]|(?![A-Za-z0-9]))[.:)]? ?(.*)$/.exec(line.replace(LEADING, ''))
   if (m) {
     const letter = m[1] as Letter
-    const rest = fold(m[2]!)
+    const rest = normalizeText(m[2]!)
     const own = r.entries().find(([l]) => l === letter)?.[1]
     if (r.has(letter) && (rest === '' || rest === own)) return letter
     return null
   }
   if (!matchText) return null
-  const f = fold(line)
+  const f = normalizeText(line)
   const hits = r.entries().filter(([, t]) => t !== '' && t === f)
   return hits.length === 1 ? hits[0]![0] : null
 }
