@@ -18,7 +18,8 @@ export interface RunData {
   dataLengths: Record<string, number[]> | null
 }
 
-function readJsonl(path: string): { rows: unknown[]; bad: { line: number; text: string }[] } {
+/** A JSONL file read tolerantly: the values that parse, and the lines that do not (a half-written last one, say). */
+export function readJsonl(path: string): { rows: unknown[]; bad: { line: number; text: string }[] } {
   if (!existsSync(path)) return { rows: [], bad: [] }
   const rows: unknown[] = []
   const bad: { line: number; text: string }[] = []

@@ -7,6 +7,7 @@ import type { GenEvent, GenParams } from '../generate/generator.js'
 import type { ChatMessage } from '../model/chat-template.js'
 import { Rng } from '../util/rng.js'
 import { Batcher } from './batcher.js'
+import { HttpError, readBody, send } from './http.js'
 import { ChatRequest, CompletionRequest, describeIssue, errorBody } from './schema.js'
 
 export interface ServeOptions {
@@ -29,44 +30,6 @@ export interface ServeOptions {
 /** Most tokens one request may ask for by default: 64 prompts × n 4 × 1,024 tokens. */
 export const DEFAULT_MAX_REQUEST_TOKENS = 262_144
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly param: string | null = null,
-    readonly type = 'invalid_request_error',
-  ) {
-    super(message)
-  }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let failed = false
-    req.on('data', (c: Buffer) => {
-      if (failed) return
-      size += c.length
-      if (size > limit) {
-        failed = true
-        reject(new HttpError(413, `request body larger than ${limit} bytes`))
-        req.resume()
-        return
-      }
-      chunks.push(c)
-    })
-    req.on('end', () => !failed && resolve(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', (e) => !failed && reject(e))
-  })
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return
-  const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
-}
 
 function contentText(c: ChatRequest['messages'][number]['content']): string {
   if (c === null) return ''

@@ -8,20 +8,14 @@ import { resolveReward } from '../reward/rewards.js'
 import { scoreOutput, type ScoreOptions } from '../reward/score.js'
 import type { Stage } from '../reward/stages.js'
 import { getTemplate } from '../reward/templates.js'
+import { readJsonl, type StepRow } from '../report/run-data.js'
 import { writeFileAtomic } from '../util/atomic.js'
-import { fileLines } from '../util/lines.js'
 import { readJsonFile } from '../util/json-file.js'
-
-export interface StepRow {
-  step: number
-  data: Record<string, number>
-}
 
 /** verl's metric names → medrl's (verl's own names are kept beside them). */
 const RENAMES: [string, string][] = [
   ['critic/score/mean', 'reward/mean'],
   ['actor/pg_clipfrac', 'actor/clipfrac'],
-  ['actor/pg_loss', 'actor/pg_loss'],
   ['critic/vf_loss', 'critic/value_loss'],
   ['timing_s/step', 'time/step'],
   ['timing_s/gen', 'time/generate'],
@@ -41,23 +35,6 @@ export function renameVerlMetrics(data: Record<string, unknown>): Record<string,
   for (const [k, v] of Object.entries(out)) {
     const m = /^val-core\/(.+)\/acc\/mean@\d+$/.exec(k)
     if (m) out[`val/accuracy/${m[1]}`] = v
-  }
-  return out
-}
-
-/** Lines of a JSONL file that parse; a half-written last line (verl still writing) is left for the next read. */
-function readJsonLines(path: string): unknown[] {
-  if (!existsSync(path)) return []
-  const out: unknown[] = []
-  for (const l of fileLines(path)) {
-    if (!l.terminated) break
-    const line = l.bytes.toString('utf8')
-    if (line.trim() === '') continue
-    try {
-      out.push(JSON.parse(line))
-    } catch {
-      // a corrupt line: skipped, the rest still counts
-    }
   }
   return out
 }
@@ -236,8 +213,8 @@ export class VerlIngest {
   /** One pass: reads what verl has written so far and rewrites the run's metrics.jsonl and samples.jsonl. */
   async run(): Promise<IngestResult> {
     await this.load()
-    const previous = readJsonLines(join(this.src.out, 'metrics.jsonl')) as StepRow[]
-    const rows = mergeVerlMetrics(previous.filter((r) => typeof r?.step === 'number'), readJsonLines(this.src.metrics))
+    const previous = readJsonl(join(this.src.out, 'metrics.jsonl')).rows as StepRow[]
+    const rows = mergeVerlMetrics(previous.filter((r) => typeof r?.step === 'number'), readJsonl(this.src.metrics).rows)
     const byStep = new Map(rows.map((r) => [r.step, r]))
     let dumps = 0
     let unmatched = 0

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { HttpError, readBody, send } from '../serve/http.js'
 import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
 import { isLetter, type Letter, type QARecord } from '../data/record.js'
@@ -36,15 +37,6 @@ export interface ScoreResult {
   format_valid: number
   extracted: string
   stage: string
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message)
-  }
 }
 
 function field(o: Record<string, unknown>, key: string, i: number): unknown {
@@ -102,30 +94,6 @@ export function scoreItem(item: unknown, i: number, defaults: { reward: string; 
   const mode = e.extract_mode === 'lenient' || e.extract_mode === 'strict' ? e.extract_mode : defaults.mode
   const s = scoreOutput(solution, record, { template, reward, mode })
   return { score: s.reward, acc: s.correct ? 1 : 0, format_valid: s.format_valid ? 1 : 0, extracted: s.extracted ?? '', stage: s.stage ?? '' }
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (c: Buffer) => {
-      size += c.length
-      if (size > limit) {
-        reject(new HttpError(413, `request body larger than ${limit} bytes`))
-        req.destroy()
-        return
-      }
-      chunks.push(c)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-  })
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
 }
 
 function isLoopback(host: string): boolean {
