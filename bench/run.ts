@@ -14,6 +14,7 @@ import { generateBench } from './generate.js'
 import { rlBench } from './rl.js'
 import { evalBench } from './eval.js'
 import { numpyCeilingGflops } from './ceiling.js'
+import { llamaCppBench } from './llama-cpp.js'
 
 export type Figures = Record<string, unknown>
 
@@ -23,7 +24,7 @@ export interface BenchSection {
   run(): Promise<Figures>
 }
 
-const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench, rewardServiceBench]
+const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench, rewardServiceBench, llamaCppBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {

@@ -9,6 +9,8 @@ import { parameterCount } from '../model/config.js'
 import { initWeights, loadModel, modelInfo, newConfig, saveModel, type InitOptions } from '../model/files.js'
 import type { StorageDType } from '../model/safetensors.js'
 import { TextTokenizer } from '../model/tokenizer.js'
+import { exportGguf, GGUF_DTYPES, type GgufDType } from '../model/gguf/export.js'
+import { ggufSummary } from '../model/gguf/info.js'
 import { info, intOption } from './util.js'
 
 function idList(v: string): number[] {
@@ -156,11 +158,30 @@ export function modelCommand(): Command {
     })
 
   model
+    .command('export')
+    .description('write a model directory as one GGUF file for llama.cpp, Ollama and LM Studio')
+    .argument('<dir>', 'model directory (Llama or Qwen2, Hugging Face layout, with tokenizer.json)')
+    .addOption(new Option('--format <format>', 'output format').choices(['gguf']).default('gguf'))
+    .addOption(new Option('--dtype <dtype>', 'type of the weight matrices (norms and biases stay F32): F32 matches medrl to float rounding, Q8_0 is what a user would run').choices([...GGUF_DTYPES]).default('F32'))
+    .option('--name <name>', 'general.name in the file (default: the directory name)')
+    .requiredOption('--out <file>', 'the .gguf file to write (written atomically)')
+    .action((dir: string, f: { dtype: GgufDType; name?: string; out: string }) => {
+      const r = exportGguf(dir, f.out, { dtype: f.dtype, name: f.name })
+      const kept = r.keptF32.filter((n) => /^blk\.|^token_embd|^output\.weight/.test(n) && !/norm|bias/.test(n))
+      info(`${f.out}: ${r.tensors} tensors, ${r.bytes.toLocaleString('en')} bytes (${f.dtype}${kept.length > 0 ? `; kept in F32, rows not whole ${f.dtype} blocks: ${kept.join(', ')}` : ''})`)
+    })
+
+  model
     .command('info')
-    .description('architecture, parameter count, dtypes and files of a model directory (reads headers only)')
-    .argument('<dir>', 'model directory')
+    .description('architecture, parameter count, dtypes and files of a model directory or a GGUF file (reads headers only)')
+    .argument('<path>', 'model directory, or a .gguf file')
     .option('--json', 'print JSON')
     .action((dir: string, f: { json?: boolean }) => {
+      if (/\.gguf$/i.test(dir)) {
+        const s = ggufSummary(dir)
+        process.stdout.write(f.json ? `${JSON.stringify(s, null, 2)}\n` : `${s.lines.join('\n')}\n`)
+        return
+      }
       const i = modelInfo(dir)
       if (f.json) {
         process.stdout.write(`${JSON.stringify(i, null, 2)}\n`)
