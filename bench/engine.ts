@@ -55,7 +55,7 @@ function peakRssMb(): number {
 async function leakCheck(steps: number): Promise<{ steps: number; rss_after_warmup_mb: number; rss_end_mb: number; growth_mb: number }> {
   const c = parseConfig({ architectures: ['LlamaForCausalLM'], vocab_size: 256, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 128 })
   const m = new CausalLM(c, randomWeights(c, 0))
-  const opt = new AdamW({ lr: 1e-3 })
+  const opt = new AdamW()
   const batch = benchBatch(4, 32)
   batch.ids = batch.ids.map((r) => r.map((x) => x % 256))
   batch.targets = batch.targets.map((r) => r.map((x) => x % 256))
@@ -85,7 +85,7 @@ export const engineBench: BenchSection = {
     const t = 256
     const tokens = b * t
     const model = new CausalLM(c, randomWeights(c, 0))
-    const opt = new AdamW({ lr: 1e-4 })
+    const opt = new AdamW()
     const batch = benchBatch(b, t)
     // Warm-up: session creation and onnxruntime's first-run memory planning.
     for (let s = 0; s < 2; s++) {

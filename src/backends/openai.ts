@@ -200,7 +200,7 @@ export class OpenAIBackend implements Backend {
         throw e
       }
       if (!this.model) {
-        if (ids.length === 0) throw new BackendError(`${ep.base}/models lists no model; name one with --served-model`)
+        if (ids.length === 0) throw new BackendError(`${ep.base}/models lists no model; name one with --served-model-name`)
         this.model = ids[0]!
       } else if (!ids.includes(this.model)) throw new BackendError(`${ep.base} does not serve ${this.model} (it lists ${ids.join(', ') || 'nothing'}): every --endpoint must serve the same model`)
     }

@@ -11,13 +11,14 @@ import { writeFileAtomic } from '../util/atomic.js'
 import { Progress } from '../util/progress.js'
 import { floatOption, info, intOption, addBackendOptions } from './util.js'
 import { DEFAULT_MAX_NEW_TOKENS } from '../defaults.js'
+import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
 
 export function difficultyCommand(): Command {
   return addBackendOptions(new Command('difficulty'))
     .description("AlphaMed's difficulty levels: sample each question k times with a reference model; level = k + 1 − right answers")
     .requiredOption('--data <files...>', 'question files (any layout)')
     .option('-k, --k <k>', 'samples per question', intOption('-k', 1), 5)
-    .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('r1'))
+    .addOption(new Option('--template <name>', templateHelp(DEFAULT_TEMPLATE.rl)).choices(templateNames()).default(DEFAULT_TEMPLATE.rl.name))
     .option('--chat', "render prompts through the model's chat template")
     .option('--temperature <x>', 'sampling temperature', floatOption('--temperature', 0), 1)
     .option('--max-new-tokens <n>', 'tokens per sample at most', intOption('--max-new-tokens', 1), DEFAULT_MAX_NEW_TOKENS)
@@ -26,9 +27,9 @@ export function difficultyCommand(): Command {
     .requiredOption('--out <path>', 'levels.jsonl: the records with meta.difficulty = {level, correct, k, …}')
     .option('--summary <path>', 'write the level histogram by source, length by level and informativeness as JSON')
     .option('--chart <path>', 'write the informativeness chart (PNG; an SVG beside it)')
-    .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModel?: string; data: string[]; k: number; template: string; chat?: boolean; temperature: number; maxNewTokens: number; seed: number; batchSize: number; concurrency: number; out: string; summary?: string; chart?: string }) => {
+    .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModelName?: string; data: string[]; k: number; template: string; chat?: boolean; temperature: number; maxNewTokens: number; seed: number; batchSize: number; concurrency: number; out: string; summary?: string; chart?: string }) => {
       const { records } = await importFiles(f.data)
-      const backend = openBackend({ model: f.model, endpoint: f.endpoint, apiKey: f.apiKey, servedModel: f.servedModel, concurrency: f.concurrency })
+      const backend = openBackend({ model: f.model, endpoint: f.endpoint, apiKey: f.apiKey, servedModel: f.servedModelName, concurrency: f.concurrency })
       const progress = new Progress('difficulty', records.length, 'questions')
       try {
         const leveled = await estimateDifficulty(backend, records, {

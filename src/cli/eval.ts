@@ -9,6 +9,7 @@ import { Progress } from '../util/progress.js'
 import { floatOption, info, intOption, listOption, addBackendOptions } from './util.js'
 import { basename, join } from 'node:path'
 import { DEFAULT_MAX_NEW_TOKENS } from '../defaults.js'
+import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
 
 function pct(x: number): string {
   return (100 * x).toFixed(2)
@@ -18,7 +19,7 @@ export function evalCommand(): Command {
   return addBackendOptions(new Command('eval'))
     .description(`evaluate a model on medical benchmarks (${Object.keys(SUITES).join(', ')}; or NAME=FILE)`)
     .option('--benchmarks <list>', 'benchmarks, comma-separated', listOption)
-    .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('boxed'))
+    .addOption(new Option('--template <name>', templateHelp(DEFAULT_TEMPLATE.eval)).choices(templateNames()).default(DEFAULT_TEMPLATE.eval.name))
     .option('--chat', "render prompts through the model's chat template (/chat/completions for --endpoint)")
     .option('--samples <k>', 'completions per item: 1 = greedy; k > 1 also reports pass@k and maj@k', intOption('--samples', 1), 1)
     .option('--temperature <x>', 'sampling temperature (default 0 for one sample, 1 for several)', floatOption('--temperature', 0))
@@ -29,9 +30,9 @@ export function evalCommand(): Command {
     .option('--seed <n>', 'seed of sampling and bootstrap', intOption('--seed'), 0)
     .option('--data-dir <dir>', 'where the benchmark files are (default: ../shared/data, or MEDRL_DATA)')
     .requiredOption('--out <dir>', 'results directory (results.json, predictions.jsonl); rerunning resumes')
-    .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModel?: string; benchmarks?: string[]; template: string; chat?: boolean; samples: number; temperature?: number; maxNewTokens: number; mode: 'lenient' | 'strict'; limit?: number; batchSize: number; concurrency: number; seed: number; dataDir?: string; out: string }) => {
+    .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModelName?: string; benchmarks?: string[]; template: string; chat?: boolean; samples: number; temperature?: number; maxNewTokens: number; mode: 'lenient' | 'strict'; limit?: number; batchSize: number; concurrency: number; seed: number; dataDir?: string; out: string }) => {
       const suites = resolveSuites(f.benchmarks ?? DEFAULT_BENCHMARKS)
-      const backend = openBackend({ model: f.model, endpoint: f.endpoint, apiKey: f.apiKey, servedModel: f.servedModel, concurrency: f.concurrency })
+      const backend = openBackend({ model: f.model, endpoint: f.endpoint, apiKey: f.apiKey, servedModel: f.servedModelName, concurrency: f.concurrency })
       let progress: Progress | null = null
       let current = ''
       try {

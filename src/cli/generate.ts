@@ -8,6 +8,7 @@ import { Progress } from '../util/progress.js'
 import { floatOption, info, intOption, addBackendOptions } from './util.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { DEFAULT_GEN } from '../generate/generator.js'
+import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
 
 export interface CompletionRow {
   id: string
@@ -21,7 +22,7 @@ export function generateCommand(): Command {
   return addBackendOptions(new Command('generate'))
     .description('generate completions for question records with a template; resumable (finished items are skipped)')
     .requiredOption('--data <files...>', 'question files (any layout `medrl data import` reads)')
-    .addOption(new Option('--template <name>', 'prompt template').choices(templateNames()).default('r1'))
+    .addOption(new Option('--template <name>', templateHelp(DEFAULT_TEMPLATE.rl)).choices(templateNames()).default(DEFAULT_TEMPLATE.rl.name))
     .option('--chat', "render prompts as chat messages (the model's chat template / /chat/completions)")
     .option('-n, --n <n>', 'completions per question', intOption('-n', 1), 1)
     .option('--max-new-tokens <n>', 'tokens per completion at most', intOption('--max-new-tokens', 1), DEFAULT_GEN.maxNewTokens)
@@ -31,7 +32,7 @@ export function generateCommand(): Command {
     .option('--batch-size <n>', 'questions per batch (each batch is saved before the next starts)', intOption('--batch-size', 1), 16)
     .option('--limit <n>', 'first N questions only', intOption('--limit', 1))
     .requiredOption('--out <path>', 'completions JSONL (appended to; rerunning resumes)')
-    .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModel?: string; data: string[]; template: string; chat?: boolean; n: number; maxNewTokens: number; temperature: number; topP: number; seed: number; batchSize: number; concurrency: number; limit?: number; out: string }) => {
+    .action(async (f: { model?: string; endpoint?: string; apiKey?: string; servedModelName?: string; data: string[]; template: string; chat?: boolean; n: number; maxNewTokens: number; temperature: number; topP: number; seed: number; batchSize: number; concurrency: number; limit?: number; out: string }) => {
       const { records: all } = await importFiles(f.data)
       const records = f.limit !== undefined ? all.slice(0, f.limit) : all
       let log = new JsonlLog<CompletionRow>(f.out)
@@ -59,7 +60,7 @@ export function generateCommand(): Command {
       }
       const todo = records.map((r, i) => ({ r, i })).filter(({ r }) => (have.get(r.id) ?? 0) < f.n)
       if (todo.length < records.length) info(`resuming: ${records.length - todo.length} of ${records.length} questions already done in ${f.out}`)
-      const backend = openBackend({ model: f.model, endpoint: f.endpoint, apiKey: f.apiKey, servedModel: f.servedModel, concurrency: f.concurrency })
+      const backend = openBackend({ model: f.model, endpoint: f.endpoint, apiKey: f.apiKey, servedModel: f.servedModelName, concurrency: f.concurrency })
       const template = getTemplate(f.template)
       const progress = new Progress('generate', todo.length, 'questions')
       let done = 0

@@ -3,6 +3,7 @@ import { rewardNames } from '../reward/rewards.js'
 import { templateNames } from '../reward/templates.js'
 import { RewardService } from '../verl/reward-service.js'
 import { info, intOption } from './util.js'
+import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
 
 export function rewardCommand(): Command {
   const reward = new Command('reward').description("medrl's reward as a service, for verl (reward.py asks it)")
@@ -13,7 +14,7 @@ export function rewardCommand(): Command {
     .option('--port <port>', 'port (0 picks a free one)', intOption('--port', 0), 8765)
     .option('--token <token>', 'require Authorization: Bearer TOKEN (default: MEDRL_REWARD_TOKEN)')
     .option('--reward <spec>', `reward for rows that name none (${rewardNames().join(', ')})`, 'binary')
-    .option('--template <name>', `template for rows that name none (${templateNames().join(', ')})`, 'r1')
+    .addOption(new Option('--template <name>', templateHelp(DEFAULT_TEMPLATE.rl, 'template for rows that name none')).choices(templateNames()).default(DEFAULT_TEMPLATE.rl.name))
     .addOption(new Option('--mode <mode>', 'answer extraction for rows that name none (strict: what training rewards use)').choices(['strict', 'lenient']).default('strict'))
     .action(async (f: { host: string; port: number; token?: string; reward: string; template: string; mode: 'strict' | 'lenient' }) => {
       const service = new RewardService({ reward: f.reward, template: f.template, mode: f.mode, token: f.token ?? process.env.MEDRL_REWARD_TOKEN })

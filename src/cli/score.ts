@@ -5,13 +5,14 @@ import { resolveReward, rewardNames } from '../reward/rewards.js'
 import { readPredictions, scorePredictions } from '../reward/score.js'
 import { getTemplate, templateNames } from '../reward/templates.js'
 import { info } from './util.js'
+import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
 
 export function scoreCommand(): Command {
   return new Command('score')
     .description('score model outputs: extracted answer, correctness, format, reward and reasoning stage per item')
     .requiredOption('--data <files...>', 'the questions (any layout `medrl data import` reads)')
     .requiredOption('--predictions <path>', 'JSONL of {"id": …, "output": "…"} (several lines per id are fine)')
-    .addOption(new Option('--template <name>', 'the prompt template the outputs answer').choices(templateNames()).default('r1'))
+    .addOption(new Option('--template <name>', templateHelp(DEFAULT_TEMPLATE.rl, 'the prompt template the outputs answer')).choices(templateNames()).default(DEFAULT_TEMPLATE.rl.name))
     .option('--reward <spec>', `reward name (${rewardNames().join(', ')}) or a weighted sum "binary:1,format:0.1"`, 'format_correct')
     .addOption(new Option('--mode <mode>', 'answer extraction: strict (what training uses) or lenient').choices(['strict', 'lenient']).default('strict'))
     .option('--out <path>', 'write one JSON line per prediction: id, extracted, correct, format_valid, reward, stage')

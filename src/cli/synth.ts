@@ -3,10 +3,11 @@ import { join } from 'node:path'
 import { Command } from 'commander'
 import { readRecords, writeRecords } from '../data/jsonl.js'
 import { DEFAULT_TERSE_SHARE, makeQuestions } from '../synth/questions.js'
-import { DEFAULT_PRETRAIN, pretrainBase } from '../synth/pretrain.js'
+import { DEFAULT_PRETRAIN, pretrainBase, type PretrainConfig } from '../synth/pretrain.js'
 import { makeCorpus, makeWorld } from '../synth/world.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { Progress } from '../util/progress.js'
+import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
 import { info, intOption, floatOption } from './util.js'
 
 export function synthCommand(): Command {
@@ -46,18 +47,20 @@ export function pretrainCommand(): Command {
     .option('--intermediate <n>', 'MLP size', intOption('--intermediate'), d.intermediate)
     .option('--bpe-vocab <n>', 'BPE size', intOption('--bpe-vocab'), d.bpeVocab)
     .option('--steps <n>', 'steps', intOption('--steps', 1), d.steps)
-    .option('--lr <x>', 'peak learning rate (cosine decay)', floatOption('--lr'), d.lr)
+    .option('--learning-rate <x>', 'peak learning rate (cosine decay)', floatOption('--learning-rate'), d.lr)
     .option('--batch-size <n>', 'sequences per step', intOption('--batch-size', 1), d.batchSize)
     .option('--seq-len <n>', 'tokens per packed sequence', intOption('--seq-len'), d.seqLen)
     .option('--format-warmup <n>', 'Q&A examples on an unrelated toy task, in the template’s answer format', intOption('--format-warmup'), d.formatWarmup)
     .option('--warmup-share <x>', 'share of training sequences drawn from the warm-up questions', floatOption('--warmup-share'), d.warmupShare)
     .option('--warmup <file>', 'records (JSONL) added to the warm-up with their right answers, their meta.rationale as the reasoning (medrl synth writes warmup.jsonl)')
-    .option('--template <name>', 'answer format of the warm-up', d.template)
-    .action(async (f: { corpus: string; warmup?: string; out: string; seed: number; hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; bpeVocab: number; steps: number; lr: number; batchSize: number; seqLen: number; formatWarmup: number; warmupShare: number; template: string }) => {
+    .option('--template <name>', templateHelp(DEFAULT_TEMPLATE.pretrain, 'answer format of the warm-up'), d.template)
+    .action(async (f: { corpus: string; warmup?: string; out: string; seed: number; hidden: number; layers: number; heads: number; kvHeads: number; intermediate: number; bpeVocab: number; steps: number; learningRate: number; batchSize: number; seqLen: number; formatWarmup: number; warmupShare: number; template: string }) => {
       const corpus = readFileSync(f.corpus, 'utf8').split('\n').filter((l) => l.trim() !== '')
       const progress = new Progress('pretrain', f.steps, 'steps')
       const answered = f.warmup ? readRecords(f.warmup) : []
-      const { corpus: _c, warmup: _w, out: _o, ...config } = f
+      // The recipe in DEFAULT_PRETRAIN's key order with its key `lr`: pretrain.json then names the committed base's recipe exactly.
+      const given: Record<string, unknown> = { ...f, lr: f.learningRate }
+      const config = Object.fromEntries(Object.keys(DEFAULT_PRETRAIN).map((k) => [k, given[k]])) as unknown as PretrainConfig
       const losses = await pretrainBase(corpus, f.out, config, (s, loss) => progress.update(s + 1, `loss ${loss.toFixed(3)}`), answered)
       progress.stop()
       info(`loss ${losses[0]!.toFixed(3)} → ${losses[losses.length - 1]!.toFixed(3)}; model in ${f.out}`)

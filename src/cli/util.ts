@@ -36,6 +36,6 @@ export function addBackendOptions(cmd: Command): Command {
     .option('--model <dir>', 'model directory (embedded engine)')
     .option('--endpoint <urls>', 'OpenAI-compatible base URL (…/v1); several, comma-separated, spread the requests (one vLLM server per GPU or node)')
     .option('--api-key <key>', 'API key for --endpoint (default: OPENAI_API_KEY)')
-    .option('--served-model <name>', 'model name at --endpoint (default: the first it lists)')
+    .option('--served-model-name <name>', 'model name at --endpoint (default: the first it lists)')
     .option('--concurrency <n>', 'requests in flight for --endpoint', intOption('--concurrency'), 8)
 }

@@ -30,9 +30,9 @@ export interface DemoOptions {
   realLimit: number
   maxNewTokens: number
   /** GRPO: prompts per step, rollouts per prompt, learning rate. */
-  batch: number
-  generations: number
-  lr: number
+  trainBatchSize: number
+  numGenerations: number
+  learningRate: number
   /** Reward of the GRPO run: binary (AlphaMed) or format_correct (Med-RLVR, punishes broken formats). */
   reward: string
   pretrain: PretrainConfig
@@ -44,7 +44,7 @@ export interface DemoOptions {
 export const DEMO_BASE = resolve(import.meta.dirname, '..', '..', 'assets', 'demo-base')
 
 export function demoDefaults(out: string, log: (m: string) => void): DemoOptions {
-  return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 64, batch: 16, generations: 8, lr: 1e-4, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
+  return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 64, trainBatchSize: 16, numGenerations: 8, learningRate: 1e-4, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
 }
 
 export function pretrainKey(c: PretrainConfig, corpus: string[], warmup: QARecord[]): string {
@@ -112,8 +112,8 @@ export async function runDemo(o: DemoOptions): Promise<Record<string, unknown>> 
     total_steps: o.steps,
     model: { path: base },
     data: { files: [join(o.out, 'subset.jsonl')], template, reward: o.reward },
-    rollout: { train_batch_size: o.batch, num_generations: o.generations, max_new_tokens: o.maxNewTokens },
-    actor: { learning_rate: o.lr, micro_batch_size: 64 },
+    rollout: { train_batch_size: o.trainBatchSize, num_generations: o.numGenerations, max_new_tokens: o.maxNewTokens },
+    actor: { learning_rate: o.learningRate, micro_batch_size: 64 },
     trainer: { save_steps: 0, log_samples: 6 },
   })
   await train(cfg, runDir, {

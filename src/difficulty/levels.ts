@@ -1,7 +1,8 @@
-import { backendIdentity, type Backend, type BackendRequest } from '../backends/types.js'
+import { askQuestions } from '../backends/answer.js'
+import { backendIdentity, type Backend } from '../backends/types.js'
 import type { QARecord } from '../data/record.js'
-import { extractAnswer, isCorrect, type ExtractMode } from '../reward/extract.js'
-import { getTemplate, renderPrompt } from '../reward/templates.js'
+import type { ExtractMode } from '../reward/extract.js'
+import { getTemplate } from '../reward/templates.js'
 import { JsonlLog } from '../util/jsonl-log.js'
 import { checkRunSettings } from '../util/run-settings.js'
 import { hashString32 } from '../util/rng.js'
@@ -64,17 +65,9 @@ export async function estimateDifficulty(backend: Backend, records: readonly QAR
   try {
     for (let s = 0; s < todo.length; s += bs) {
       const batch = todo.slice(s, s + bs)
-      const reqs: BackendRequest[] = batch.map((r) => {
-        const p = renderPrompt(r, template)
-        // The seed is the question's, not its position's: adding questions changes nothing already done.
-        const params = { maxNewTokens: o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, temperature, n: o.k, seed: seed ^ hashString32(r.id) }
-        return o.chat ? { messages: template.messages(p.record), params } : { prompt: p.text, params }
-      })
-      const out = await backend.generate(reqs)
-      const rows: Done[] = batch.map((r, i) => {
-        const extracted = out[i]!.map((c) => extractAnswer(c.text, r, { mode: o.mode ?? 'lenient', format: template.answerFormat }).letter)
-        return { id: r.id, correct: extracted.filter((l) => isCorrect(l, r)).length, k: o.k, outputs: extracted }
-      })
+      // The seed is the question's, not its position's: adding questions changes nothing already done.
+      const answered = await askQuestions(backend, batch, { template, chat: o.chat, mode: o.mode ?? 'lenient', params: (r) => ({ maxNewTokens: o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS, temperature, n: o.k, seed: seed ^ hashString32(r.id) }) })
+      const rows: Done[] = batch.map((r, i) => ({ id: r.id, correct: answered[i]!.filter((a) => a.correct).length, k: o.k, outputs: answered[i]!.map((a) => a.letter) }))
       log.append(rows)
       for (const row of rows) done.set(row.id, row)
       finished += batch.length

@@ -11,8 +11,8 @@ export function defaultNoDecay(name: string): boolean {
   return /norm\.weight$|\.bias$/.test(name)
 }
 
+/** AdamW's hyper-parameters; the learning rate is not one of them: each step() is given the schedule's rate. */
 export interface AdamWOptions {
-  lr: number
   beta1?: number
   beta2?: number
   eps?: number
@@ -41,7 +41,7 @@ export class AdamW implements Optimizer {
   private v: Buffers = {}
   stepCount = 0
 
-  constructor(opts: AdamWOptions) {
+  constructor(opts: AdamWOptions = {}) {
     this.o = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, noDecay: defaultNoDecay, ...opts }
   }
 
@@ -91,8 +91,8 @@ export class AdamW implements Optimizer {
   }
 }
 
+/** SGD's hyper-parameters; each step() is given the schedule's learning rate. */
 export interface SGDOptions {
-  lr: number
   momentum?: number
   weightDecay?: number
   nesterov?: boolean
@@ -104,7 +104,7 @@ export class SGD implements Optimizer {
   private buf: Buffers = {}
   stepCount = 0
 
-  constructor(opts: SGDOptions) {
+  constructor(opts: SGDOptions = {}) {
     this.o = { momentum: 0, weightDecay: 0, nesterov: false, ...opts }
   }
 

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { backendIdentity, type Backend, type BackendRequest } from '../backends/types.js'
+import { askQuestions } from '../backends/answer.js'
+import { backendIdentity, type Backend } from '../backends/types.js'
 import type { Letter, QARecord } from '../data/record.js'
-import { extractAnswer, isCorrect, type ExtractMode } from '../reward/extract.js'
-import { getTemplate, renderPrompt } from '../reward/templates.js'
+import { isCorrect, type ExtractMode } from '../reward/extract.js'
+import { getTemplate } from '../reward/templates.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { JsonlLog } from '../util/jsonl-log.js'
 import { checkRunSettings } from '../util/run-settings.js'
@@ -216,16 +217,11 @@ export async function runEval(backend: Backend, o: EvalOptions): Promise<EvalRes
           o.onProgress?.(suite.name, Math.min((b + 1) * bs, records.length), records.length)
           continue
         }
-        const reqs: BackendRequest[] = batch.map((r, i) => {
-          const params = { maxNewTokens: maxNew, temperature, n: k, seed: seed + b * bs + i }
-          return o.chat ? { messages: template.messages(renderPrompt(r, template).record), params } : { prompt: renderPrompt(r, template).text, params }
-        })
-        const out = await backend.generate(reqs)
+        const answered = await askQuestions(backend, batch, { template, chat: o.chat, mode, params: (_, i) => ({ maxNewTokens: maxNew, temperature, n: k, seed: seed + b * bs + i }) })
         const rows = batch.flatMap((r, i) =>
-          out[i]!.map((c, sample) => {
-            const e = extractAnswer(c.text, r, { mode, format: template.answerFormat })
-            const row: PredictionRow = { benchmark: suite.name, id: r.id, sample, batch: b, output: c.text, extracted: e.letter, correct: isCorrect(e.letter, r), finish_reason: c.finishReason }
-            if (c.finishReason === 'overlong') row.overlong = true
+          answered[i]!.map((a, sample) => {
+            const row: PredictionRow = { benchmark: suite.name, id: r.id, sample, batch: b, output: a.completion.text, extracted: a.letter, correct: a.correct, finish_reason: a.completion.finishReason }
+            if (a.completion.finishReason === 'overlong') row.overlong = true
             return row
           }),
         )

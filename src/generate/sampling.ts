@@ -1,9 +1,9 @@
 import { Rng } from '../util/rng.js'
+import { LOGITS_PROCESSORS, LogitsRow, activeProcessors } from './logits-processors.js'
 
 /**
- * Logits processing and sampling for one row of logits, in transformers' order: repetition penalty, then
- * temperature, top-k, top-p, min-p. Every function is O(V) except the truncations, which pop a heap only
- * as far as they keep tokens.
+ * Sampling one token from a row of logits: the logits processors (logits-processors.ts) make the
+ * distribution, a seeded generator draws from it.
  */
 
 export interface SamplingParams {
@@ -37,54 +37,10 @@ export function argmax(row: ArrayLike<number>): number {
   return best
 }
 
-/** Divides positive logits by the penalty and multiplies negative ones, for every token already seen. */
+/** Divides positive logits by the penalty and multiplies negative ones, for every token already seen (the repetition_penalty processor). */
 export function applyRepetitionPenalty(logits: Float64Array, seen: Iterable<number>, penalty: number): void {
-  if (penalty === 1) return
-  for (const id of new Set(seen)) {
-    const x = logits[id]!
-    logits[id] = x > 0 ? x / penalty : x * penalty
-  }
-}
-
-/** Max-heap of token indices ordered by value, built in O(V). */
-class IndexHeap {
-  private readonly idx: Int32Array
-  private n: number
-  constructor(private readonly val: Float64Array) {
-    this.n = val.length
-    this.idx = new Int32Array(this.n)
-    for (let i = 0; i < this.n; i++) this.idx[i] = i
-    for (let i = (this.n >> 1) - 1; i >= 0; i--) this.down(i)
-  }
-  private less(a: number, b: number): boolean {
-    const va = this.val[this.idx[a]!]!
-    const vb = this.val[this.idx[b]!]!
-    return va < vb || (va === vb && this.idx[a]! > this.idx[b]!)
-  }
-  private down(i: number): void {
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < this.n && this.less(m, l)) m = l
-      if (r < this.n && this.less(m, r)) m = r
-      if (m === i) return
-      const t = this.idx[i]!
-      this.idx[i] = this.idx[m]!
-      this.idx[m] = t
-      i = m
-    }
-  }
-  get size(): number {
-    return this.n
-  }
-  pop(): number {
-    const top = this.idx[0]!
-    this.n--
-    this.idx[0] = this.idx[this.n]!
-    this.down(0)
-    return top
-  }
+  const row = new LogitsRow(logits)
+  LOGITS_PROCESSORS.find((p) => p.name === 'repetition_penalty')!.apply(row, { ...DEFAULT_SAMPLING, repetitionPenalty: penalty }, [...seen])
 }
 
 export interface Distribution {
@@ -94,42 +50,21 @@ export interface Distribution {
 }
 
 /**
- * The sampling distribution after temperature and truncation (top-k, top-p, min-p), from logits already
- * penalised. With temperature 0 it is a point mass on the argmax.
+ * The sampling distribution: the active logits processors in their fixed order (logits-processors.ts),
+ * then a softmax over the surviving candidates. With temperature 0 it is a point mass on the argmax of the
+ * (penalised) logits.
  */
-export function samplingDistribution(logits: Float64Array, p: SamplingParams): Distribution {
-  const v = logits.length
-  if (p.temperature <= 0) return { ids: Int32Array.of(argmax(logits)), probs: Float64Array.of(1) }
-  const probs = new Float64Array(v)
-  let m = -Infinity
-  for (let i = 0; i < v; i++) if (logits[i]! > m) m = logits[i]!
-  let z = 0
-  for (let i = 0; i < v; i++) z += probs[i] = Math.exp((logits[i]! - m) / p.temperature)
-  for (let i = 0; i < v; i++) probs[i] = probs[i]! / z
-  const truncate = (p.topK > 0 && p.topK < v) || p.topP < 1 || p.minP > 0
-  if (!truncate) {
-    const ids = new Int32Array(v)
-    for (let i = 0; i < v; i++) ids[i] = i
-    return { ids, probs }
+export function samplingDistribution(logits: Float64Array, p: SamplingParams, seen: readonly number[] = []): Distribution {
+  const row = new LogitsRow(new Float64Array(logits))
+  const greedy = p.temperature <= 0
+  for (const proc of activeProcessors(p, logits.length)) {
+    if (greedy && proc.name !== 'repetition_penalty') continue
+    proc.apply(row, p, seen)
   }
-  const heap = new IndexHeap(probs)
-  const limit = p.topK > 0 ? Math.min(p.topK, v) : v
-  const kept: number[] = []
-  let cum = 0
-  let top = 0
-  while (heap.size > 0 && kept.length < limit) {
-    const id = heap.pop()
-    const q = probs[id]!
-    if (kept.length === 0) top = q
-    else if (p.minP > 0 && q < p.minP * top) break
-    kept.push(id)
-    cum += q
-    if (cum >= p.topP) break
-  }
-  const ids = Int32Array.from(kept)
-  const out = new Float64Array(kept.length)
-  kept.forEach((id, k) => (out[k] = probs[id]! / cum))
-  return { ids, probs: out }
+  if (greedy) return { ids: Int32Array.of(argmax(row.logits)), probs: Float64Array.of(1) }
+  const ids = row.kept ? Int32Array.from(row.kept) : Int32Array.from(row.logits.keys())
+  const { logZ } = row.logNormaliser()
+  return { ids, probs: Float64Array.from(ids, (id) => Math.exp(row.logits[id]! - logZ)) }
 }
 
 /** Draws a token from a distribution with the given generator; returns its id and its log-probability. */
@@ -153,15 +88,15 @@ export interface Drawn {
 }
 
 /**
- * Samples one token from a row of raw logits. The common RL setting (temperature 1, no truncation, no
- * penalty) takes one exp pass over the vocabulary; other settings build the processed distribution.
+ * Samples one token from a row of raw logits. When no processor is active (temperature 1, no penalty, no
+ * truncation: the usual RL setting) the distribution is the plain softmax, drawn in one exp pass without
+ * building it; this is only a shortcut, and gives the same token as the general path (a test checks).
  */
 export function sampleRow(logits: Float32Array, p: SamplingParams, rng: Rng, seen: readonly number[]): Drawn {
   const v = logits.length
   let m = -Infinity
   for (let i = 0; i < v; i++) if (logits[i]! > m) m = logits[i]!
-  const plain = p.temperature === 1 && p.repetitionPenalty === 1 && !(p.topK > 0 && p.topK < v) && p.topP >= 1 && p.minP <= 0
-  if (plain) {
+  if (p.temperature > 0 && activeProcessors(p, v).length === 0) {
     const e = new Float64Array(v)
     let z = 0
     for (let i = 0; i < v; i++) z += e[i] = Math.exp(logits[i]! - m)
@@ -180,8 +115,6 @@ export function sampleRow(logits: Float32Array, p: SamplingParams, rng: Rng, see
   let z = 0
   for (let i = 0; i < v; i++) z += Math.exp(logits[i]! - m)
   const lse = m + Math.log(z)
-  const x = new Float64Array(logits)
-  applyRepetitionPenalty(x, seen, p.repetitionPenalty)
-  const d = drawToken(samplingDistribution(x, p), rng)
+  const d = drawToken(samplingDistribution(new Float64Array(logits), p, seen), rng)
   return { id: d.id, logprob: d.logprob, modelLogprob: logits[d.id]! - lse }
 }

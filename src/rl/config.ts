@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import YAML from 'yaml'
 import { templateNames } from '../reward/templates.js'
+import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
 
 /**
  * Every option of a training run, with its default and a help line (TRL's GRPOConfig pattern), in
@@ -19,7 +20,7 @@ const ModelInit = z
     bpe_vocab: z.number().int().min(256).default(300).describe('byte-level BPE size trained on the task text'),
     seed: z.number().int().default(0).describe('initialisation seed'),
     pretrain_steps: z.number().int().min(0).default(150).describe('next-token steps on task text (teaches the format and, partly, the answers)'),
-    pretrain_lr: z.number().positive().default(3e-3).describe('learning rate of that pretraining'),
+    pretrain_learning_rate: z.number().positive().default(3e-3).describe('learning rate of that pretraining'),
     pretrain_correct_share: z.number().min(0).max(1).default(0.5).describe('share of pretraining answers that are right (the rest random): how much the base model already knows'),
   })
   .strict()
@@ -71,9 +72,9 @@ export const TrainConfigSchema = z
           .describe('or: a built-in toy task'),
         template: z
           .string()
-          .default('r1')
+          .default(DEFAULT_TEMPLATE.rl.name)
           .refine((t) => templateNames().includes(t), { message: `expected a template: ${templateNames().join(', ')}` })
-          .describe('prompt template (its answer format is what the reward checks)'),
+          .describe(templateHelp(DEFAULT_TEMPLATE.rl, 'prompt template (its answer format is what the reward checks)')),
         chat: z.boolean().default(false).describe("render prompts through the model's chat template"),
         reward: z.string().default('binary').describe('reward name or weighted sum "binary:1,format:0.1"'),
         shuffle: z.boolean().default(true).describe('reshuffle the prompts every epoch'),

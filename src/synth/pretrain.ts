@@ -3,11 +3,12 @@ import type { QARecord } from '../data/record.js'
 import { saveTrainedTokenizer } from '../model/bpe.js'
 import { CausalLM } from '../model/causal-lm.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../model/files.js'
-import { colorRuleTask } from '../rl/toy-task.js'
+import { colorRuleTask } from './toy-task.js'
 import { renderPrompt, getTemplate } from '../reward/templates.js'
 import { pretrain } from '../train/lm.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { Rng } from '../util/rng.js'
+import { DEFAULT_TEMPLATE } from '../defaults.js'
 
 export interface PretrainConfig {
   seed: number
@@ -28,7 +29,7 @@ export interface PretrainConfig {
   template: string
 }
 
-export const DEFAULT_PRETRAIN: PretrainConfig = { seed: 0, hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, bpeVocab: 700, steps: 3000, lr: 1e-3, batchSize: 16, seqLen: 128, formatWarmup: 0, warmupShare: 0.6, template: 'r1-text' }
+export const DEFAULT_PRETRAIN: PretrainConfig = { seed: 0, hidden: 128, layers: 4, heads: 4, kvHeads: 2, intermediate: 352, bpeVocab: 700, steps: 3000, lr: 1e-3, batchSize: 16, seqLen: 128, formatWarmup: 0, warmupShare: 0.6, template: DEFAULT_TEMPLATE.pretrain.name }
 
 /** A record with its right answer in the template's format; the reasoning is `meta.rationale` when it has one. */
 export function answeredText(r: QARecord, template: string): string {

@@ -22,7 +22,7 @@ describe('optimizers', () => {
   it('AdamW matches the torch formula (decoupled weight decay), norms and biases not decayed', () => {
     const gs = [0.5, -0.25, 1.5, 0.1]
     const params = { 'layer.weight': Float32Array.from([1, -2]), 'model.norm.weight': Float32Array.from([1, 1]) }
-    const opt = new AdamW({ lr: 0.01, weightDecay: 0.1 })
+    const opt = new AdamW({ weightDecay: 0.1 })
     for (const g of gs) opt.step(params, { 'layer.weight': Float32Array.from([g, 2 * g]), 'model.norm.weight': Float32Array.from([g, g]) }, 0.01)
     assert.ok(Math.abs(params['layer.weight'][0]! - adamwReference(1, gs, 0.01, 0.1)) < 1e-6)
     assert.ok(Math.abs(params['layer.weight'][1]! - adamwReference(-2, gs.map((g) => 2 * g), 0.01, 0.1)) < 1e-6)
@@ -32,12 +32,12 @@ describe('optimizers', () => {
 
   it('SGD with momentum and Nesterov, hand-computed', () => {
     const p = { w: Float32Array.from([1]) }
-    const sgd = new SGD({ lr: 0.1, momentum: 0.9 })
+    const sgd = new SGD({ momentum: 0.9 })
     sgd.step(p, { w: Float32Array.from([1]) }, 0.1) // buf 1 → w 0.9
     sgd.step(p, { w: Float32Array.from([1]) }, 0.1) // buf 1.9 → w 0.71
     assert.ok(Math.abs(p.w[0]! - 0.71) < 1e-6)
     const q = { w: Float32Array.from([1]) }
-    const nes = new SGD({ lr: 0.1, momentum: 0.9, nesterov: true })
+    const nes = new SGD({ momentum: 0.9, nesterov: true })
     nes.step(q, { w: Float32Array.from([1]) }, 0.1) // d = 1 + 0.9·1 → 0.81
     assert.ok(Math.abs(q.w[0]! - 0.81) < 1e-6)
   })
@@ -47,7 +47,7 @@ describe('optimizers', () => {
     const run = (opt: AdamW | SGD, p: Record<string, Float32Array>, from: number, n: number) => {
       for (let k = from; k < from + n; k++) opt.step(p, grads(k), 0.01)
     }
-    for (const make of [() => new AdamW({ lr: 0.01 }), () => new SGD({ lr: 0.01, momentum: 0.9 })]) {
+    for (const make of [() => new AdamW(), () => new SGD({ momentum: 0.9 })]) {
       const p = { a: Float32Array.from([0.3, -0.7]), b: Float32Array.from([2]) }
       const opt = make()
       run(opt, p, 0, 3)
@@ -85,7 +85,7 @@ describe('optimizers', () => {
 
   it('a NaN or infinity in the loss or a gradient is reported with step and tensor, and nothing is applied', () => {
     const params = { w: Float32Array.from([1, 2]), v: Float32Array.from([3]) }
-    const opt = new AdamW({ lr: 0.1 })
+    const opt = new AdamW()
     const err = (() => {
       try {
         guardedStep({ step: 17, loss: 1.2, grads: { w: Float32Array.from([0.1, 0.2]), v: Float32Array.from([Infinity]) }, params, optimizer: opt, lr: 0.1 })

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { applyRepetitionPenalty, drawToken, logSumExp, samplingDistribution, DEFAULT_SAMPLING } from '../../src/generate/sampling.js'
+import { applyRepetitionPenalty, drawToken, logSumExp, sampleRow, samplingDistribution, DEFAULT_SAMPLING } from '../../src/generate/sampling.js'
+import { LOGITS_PROCESSORS, activeProcessors, registerLogitsProcessor } from '../../src/generate/logits-processors.js'
 import { Rng } from '../../src/util/rng.js'
 
 const logits = Float64Array.from([2, 1, 0, -1, 3, 0.5])
@@ -60,5 +61,37 @@ describe('logits processors and sampling', () => {
 
   it('logSumExp is stable for large logits', () => {
     assert.ok(Math.abs(logSumExp([1000, 1000]) - (1000 + Math.log(2))) < 1e-9)
+  })
+
+  it('processors run in one fixed, documented order, each only when its setting changes something', () => {
+    assert.deepEqual(LOGITS_PROCESSORS.map((p) => p.name), ['repetition_penalty', 'temperature', 'top_k', 'top_p', 'min_p'])
+    assert.deepEqual(activeProcessors(DEFAULT_SAMPLING, 6), [])
+    assert.deepEqual(activeProcessors({ ...DEFAULT_SAMPLING, temperature: 0.7, topP: 0.9, topK: 6 }, 6).map((p) => p.name), ['temperature', 'top_p'])
+    assert.throws(() => registerLogitsProcessor({ name: 'top_k', active: () => false, apply: () => {} }), /already registered/)
+    assert.throws(() => registerLogitsProcessor({ name: 'x', active: () => false, apply: () => {} }, 'nope'), /no logits processor named nope/)
+  })
+
+  it('top-p after top-k counts probability among the top k (transformers: each warper renormalises)', () => {
+    // softmax over the top 2 of [3, 2, 1, …]: 0.731, 0.269 — top-p 0.7 keeps only the first; over the whole vocabulary it would need two.
+    const d = samplingDistribution(logits, { ...DEFAULT_SAMPLING, topK: 2, topP: 0.7 })
+    assert.deepEqual([...d.ids], [4])
+    assert.deepEqual([...samplingDistribution(logits, { ...DEFAULT_SAMPLING, topP: 0.7 }).ids], [4, 0])
+  })
+
+  it('the plain-softmax shortcut draws exactly the tokens the general path draws', () => {
+    const rng = new Rng(11)
+    const rows = Array.from({ length: 200 }, () => Float32Array.from({ length: 50 }, () => (rng.next() - 0.5) * 8))
+    for (const [i, row] of rows.entries()) {
+      const fast = sampleRow(row, DEFAULT_SAMPLING, new Rng(i), [])
+      const general = drawToken(samplingDistribution(new Float64Array(row), DEFAULT_SAMPLING), new Rng(i))
+      assert.equal(fast.id, general.id, `row ${i}`)
+      assert.ok(Math.abs(fast.logprob - general.logprob) < 1e-9)
+    }
+  })
+
+  it('greedy applies the repetition penalty first, then takes the argmax', () => {
+    // Token 4 (logit 3) seen with penalty 2 becomes 1.5 < 2: the argmax moves to token 0.
+    assert.deepEqual([...samplingDistribution(logits, { ...DEFAULT_SAMPLING, temperature: 0, repetitionPenalty: 2 }, [4]).ids], [0])
+    assert.deepEqual([...samplingDistribution(logits, { ...DEFAULT_SAMPLING, temperature: 0 }).ids], [4])
   })
 })

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import { parseTrainConfig } from '../../src/rl/config.js'
 import { train, type StepLog } from '../../src/rl/trainer.js'
-import { colorRuleTask } from '../../src/rl/toy-task.js'
+import { colorRuleTask } from '../../src/synth/toy-task.js'
 import { writeRecords } from '../../src/data/jsonl.js'
 import { ROOT, runCli, tempDir } from '../helpers.js'
 

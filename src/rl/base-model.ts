@@ -1,0 +1,45 @@
+import { readdirSync, renameSync, rmSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import type { QARecord } from '../data/record.js'
+import { saveTrainedTokenizer } from '../model/bpe.js'
+import { CausalLM } from '../model/causal-lm.js'
+import { initWeights, loadModel, newConfig, saveModel } from '../model/files.js'
+import { renderPrompt, type PromptTemplate } from '../reward/templates.js'
+import { pretrain } from '../train/lm.js'
+import { Rng } from '../util/rng.js'
+import type { TrainConfig } from './config.js'
+
+/** The completion a toy base learns for an answer, in the template's answer format (and its answer form: letter or option text). */
+function answerText(template: PromptTemplate, r: QARecord, letter: string): string {
+  const given = template.answerWith === 'text' ? (r.options[letter as keyof typeof r.options] ?? letter) : letter
+  if (template.answerFormat === 'r1') return ` <think>The card decides.</think><answer>${given}</answer>`
+  if (template.answerFormat === 'boxed') return ` The answer is \\boxed{${given}}.`
+  return ` ${given}`
+}
+
+/**
+ * A tiny base model for a toy task (`model.init`): a BPE trained on the task's prompts, random weights,
+ * then next-token pretraining on prompts followed by answers in the template's format, right only for a
+ * share of them: the base knows the format and half-knows the rule, and RL has to sharpen it.
+ * Built under a temporary name and renamed once pretrained: a kill midway never leaves a base that looks finished.
+ */
+export async function buildToyBase(cfg: TrainConfig, records: readonly QARecord[], template: PromptTemplate, finalDir: string, info: (m: string) => void): Promise<void> {
+  const init = cfg.model.init!
+  for (const stale of readdirSync(dirname(finalDir)).filter((n) => n.startsWith(`${basename(finalDir)}.tmp-`))) rmSync(join(dirname(finalDir), stale), { recursive: true, force: true })
+  const dir = `${finalDir}.tmp-${process.pid}`
+  const rng = new Rng(init.seed)
+  const texts = records.map((r) => renderPrompt(r, template).text + answerText(template, r, rng.next() < init.pretrain_correct_share ? r.answer : 'ABCD'[rng.int(4)]!))
+  const tok0 = saveTrainedTokenizer(dir, texts, init.bpe_vocab)
+  const config = newConfig({ arch: init.arch, hidden: init.hidden, layers: init.layers, heads: init.heads, kvHeads: init.kv_heads, intermediate: init.intermediate, vocab: tok0.size, eos: [tok0.eos], pad: tok0.pad, maxPositions: 1024 })
+  const model = new CausalLM(config, initWeights(config, init.seed))
+  saveModel(dir, config, model.weights)
+  const tok = loadModel(dir).tokenizer!
+  const seqs = texts.map((t) => [...tok.encode(t), tok0.eos])
+  if (init.pretrain_steps > 0) {
+    const losses = await pretrain(model, seqs, { steps: init.pretrain_steps, lr: init.pretrain_learning_rate, seed: init.seed, batchSize: 16 })
+    info(`toy model pretrained: loss ${losses[0]!.toFixed(3)} → ${losses[losses.length - 1]!.toFixed(3)}`)
+  }
+  saveModel(dir, config, model.weights)
+  await model.dispose()
+  renameSync(dir, finalDir)
+}
