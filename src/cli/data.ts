@@ -10,7 +10,7 @@ import { dedupeRecords } from '../data/dedupe.js'
 import { findContamination } from '../data/decontaminate.js'
 import { computeStats, statsChartSpec, type GroupStats } from '../data/stats.js'
 import { writeVerlParquet } from '../data/verl-parquet.js'
-import { balancedSubset, cumulativeSubsets, subsetManifest } from '../difficulty/subsets.js'
+import { balancedSubset, cumulativeSubsets, parseLevels, subsetManifest } from '../difficulty/subsets.js'
 import { floatOption, info, intOption, listOption } from './util.js'
 
 interface ImportFlags {
@@ -204,18 +204,13 @@ export function dataCommand(): Command {
     .option('--levels <range>', 'levels, e.g. 1-6 or 1,3,5', '1-6')
     .option('--sources <list>', 'sources to draw from (default: all)', listOption)
     .option('--weights <list>', 'mixing weights per source, e.g. medqa=2,medmcqa=1', listOption)
+    .addOption(new Option('--mix <how>', "split: --per-level is divided among the sources (a fixed size); add: each source gives --per-level of its own (the union grows as sources are added); pool: --per-level from each level whatever the source").choices(['split', 'add', 'pool']).default('split'))
     .option('--seed <n>', 'seed', intOption('--seed'), 0)
     .option('--cumulative', 'also write the cumulative subsets L1..Ln (AlphaMed Figure 5) as OUT-L1..n.jsonl')
     .requiredOption('--out <path>', 'subset JSONL (a manifest is written to OUT.manifest.json)')
-    .action(async (files: string[], f: { perLevel: number; levels: string; sources?: string[]; weights?: string[]; seed: number; cumulative?: boolean; out: string }) => {
+    .action(async (files: string[], f: { perLevel: number; levels: string; sources?: string[]; weights?: string[]; mix: 'split' | 'add' | 'pool'; seed: number; cumulative?: boolean; out: string }) => {
       const { records } = await importFiles(files)
-      const levels = f.levels.split(',').flatMap((part) => {
-        const m = /^(\d+)-(\d+)$/.exec(part.trim())
-        if (m) return Array.from({ length: Number(m[2]) - Number(m[1]) + 1 }, (_, i) => Number(m[1]) + i)
-        const n = Number(part)
-        if (!Number.isInteger(n)) throw new Error(`--levels: "${part}" is not a level or a range`)
-        return [n]
-      })
+      const levels = parseLevels(f.levels, '--levels')
       const weights = Object.fromEntries(
         (f.weights ?? []).map((w) => {
           const [k, v] = w.split('=')
@@ -225,7 +220,8 @@ export function dataCommand(): Command {
       )
       const missing = records.filter((r) => !r.meta.difficulty).length
       if (missing > 0) throw new Error(`${missing} record(s) have no meta.difficulty: run medrl difficulty first`)
-      const opts = { perLevel: f.perLevel, levels, sources: f.sources, weights, seed: f.seed }
+      if (f.mix !== 'split' && f.weights) throw new Error(`--weights splits a level among sources; with --mix ${f.mix} they are not used, so give one or the other`)
+      const opts = { perLevel: f.perLevel, levels, sources: f.sources, weights, mix: f.mix, seed: f.seed }
       const write = async (path: string, sub: ReturnType<typeof balancedSubset>, o: typeof opts) => {
         writeRecords(path, sub.records)
         writeJson(`${path.replace(/\.jsonl$/, '')}.manifest.json`, await subsetManifest(files, o, sub.report, sub.records.length))

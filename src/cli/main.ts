@@ -14,6 +14,7 @@ import { dashboardCommand } from './dashboard.js'
 import { pretrainCommand, synthCommand } from './synth.js'
 import { verlCommand } from './verl.js'
 import { rewardCommand } from './reward.js'
+import { experimentCommand } from './experiment.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   program.addCommand(modelCommand())
   program.addCommand(generateCommand())
   program.addCommand(trainCommand())
+  program.addCommand(experimentCommand())
   program.addCommand(evalCommand())
   program.addCommand(difficultyCommand())
   program.addCommand(reportCommand())

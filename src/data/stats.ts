@@ -117,9 +117,30 @@ export function statsChartSpec(records: readonly QARecord[], stats: DataStats): 
   }
 }
 
-/** Question lengths by source (characters of question and context): the report's length chart (AlphaMed Figure 2, right). */
-export function dataLengths(records: readonly QARecord[]): Record<string, number[]> {
-  const lengths: Record<string, number[]> = {}
-  for (const r of records) (lengths[r.source] ??= []).push(r.question.length + (r.context?.length ?? 0))
-  return lengths
+/**
+ * Question lengths by source (AlphaMed Figure 2, right): characters always, and tokens of the policy's
+ * tokenizer when one is given (what the policy reads; the figure is drawn in tokens when they are there).
+ */
+export interface QuestionLengths {
+  chars: Record<string, number[]>
+  tokens?: Record<string, number[]>
+}
+
+export function dataLengths(records: readonly QARecord[], countTokens?: (text: string) => number): QuestionLengths {
+  const chars: Record<string, number[]> = {}
+  const tokens: Record<string, number[]> = {}
+  for (const r of records) {
+    const text = r.context ? `${r.context}\n${r.question}` : r.question
+    ;(chars[r.source] ??= []).push(r.question.length + (r.context?.length ?? 0))
+    if (countTokens) (tokens[r.source] ??= []).push(countTokens(text))
+  }
+  return countTokens ? { chars, tokens } : { chars }
+}
+
+/** data_lengths.json as written now ({chars, tokens}) or before ({source: [chars]}). */
+export function parseQuestionLengths(raw: unknown): QuestionLengths | null {
+  if (!raw || typeof raw !== 'object') return null
+  const o = raw as Record<string, unknown>
+  if (o.chars && typeof o.chars === 'object') return { chars: o.chars as Record<string, number[]>, ...(o.tokens && typeof o.tokens === 'object' ? { tokens: o.tokens as Record<string, number[]> } : {}) }
+  return { chars: o as Record<string, number[]> }
 }

@@ -12,6 +12,12 @@ export interface SubsetOptions {
   sources?: string[]
   /** Mixing weights per source (default: equal); each level's quota is split by these. */
   weights?: Record<string, number>
+  /**
+   * How sources share a level's quota: 'split' divides `perLevel` among them (a fixed size, mixed), 'add'
+   * gives each source `perLevel` of its own (a union that grows with each source added, as AlphaMed adds
+   * MedMCQA-Sub to MedQA-Sub), 'pool' draws `perLevel` from the level whatever the source. Default 'split'.
+   */
+  mix?: 'split' | 'add' | 'pool'
   seed: number
 }
 
@@ -19,6 +25,17 @@ export interface SubsetReport {
   counts: Record<string, Record<string, number>>
   /** Quotas a level (and source) could not fill: wanted vs available. */
   short: { level: number; source: string | null; wanted: number; available: number }[]
+}
+
+/** Levels written as "1-6", "1,3,5" or a mix ("1-3,5"); `what` names the option or field in errors. */
+export function parseLevels(spec: string, what: string): number[] {
+  return spec.split(',').flatMap((part) => {
+    const m = /^(\d+)-(\d+)$/.exec(part.trim())
+    if (m) return Array.from({ length: Number(m[2]) - Number(m[1]) + 1 }, (_, i) => Number(m[1]) + i)
+    const n = Number(part)
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${what}: "${part}" is not a level or a range`)
+    return [n]
+  })
 }
 
 /** Largest-remainder split of n by weights (deterministic; sums to n). */
@@ -44,8 +61,19 @@ export function balancedSubset(records: readonly QARecord[], o: SubsetOptions): 
   const sources = o.sources && o.sources.length > 0 ? o.sources : [...new Set(pool.map((r) => r.source))].sort()
   const out: QARecord[] = []
   const report: SubsetReport = { counts: {}, short: [] }
+  if (o.mix === 'pool') {
+    for (const level of o.levels) {
+      const cands = pool.filter((r) => (r.meta.difficulty as DifficultyMeta | undefined)?.level === level)
+      const picked = new Rng(hashString32(`${o.seed}:${level}:pool`)).shuffle(cands).slice(0, o.perLevel)
+      if (picked.length < o.perLevel) report.short.push({ level, source: null, wanted: o.perLevel, available: cands.length })
+      out.push(...picked)
+      report.counts[`L${level}`] = {}
+      for (const r of picked) report.counts[`L${level}`]![r.source] = (report.counts[`L${level}`]![r.source] ?? 0) + 1
+    }
+    return { records: out, report }
+  }
   for (const level of o.levels) {
-    const quota = split(o.perLevel, sources, o.weights ?? {})
+    const quota = o.mix === 'add' ? Object.fromEntries(sources.map((src) => [src, o.perLevel])) : split(o.perLevel, sources, o.weights ?? {})
     for (const src of sources) {
       const cands = pool.filter((r) => r.source === src && (r.meta.difficulty as DifficultyMeta | undefined)?.level === level)
       const want = quota[src]!
@@ -82,7 +110,7 @@ export async function subsetManifest(files: readonly string[], o: SubsetOptions,
   return {
     created_by: 'medrl data subset',
     seed: o.seed,
-    options: { per_level: o.perLevel, levels: o.levels, sources: o.sources ?? [], weights: o.weights ?? {} },
+    options: { per_level: o.perLevel, levels: o.levels, sources: o.sources ?? [], weights: o.weights ?? {}, mix: o.mix ?? 'split' },
     sources: await Promise.all(files.map(async (f) => ({ file: f, sha256: await sha256File(f) }))),
     counts: report.counts,
     short: report.short,

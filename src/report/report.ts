@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { TopLevelSpec } from 'vega-lite'
 import type { EvalResults } from '../eval/runner.js'
+import type { QuestionLengths } from '../data/stats.js'
 import { loadReferences, resultTable, tableMarkdown, type ReferenceRow } from '../eval/tables.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { renderVegaLite } from './charts.js'
@@ -31,6 +32,12 @@ export interface ReportChart {
 const FLAT_ZERO: Record<string, string> = {
   'actor/kl': 'Every value is 0: no reference model was loaded (kl.kl_coef is 0), so there is no KL to measure.',
   'actor/clipfrac': 'Every value is 0: each rollout batch makes one on-policy update (actor.ppo_epochs 1, one mini-batch), so the probability ratio stays 1 and nothing is clipped.',
+}
+
+/** Median question length per source in tokens and characters (the chart shows one unit; both are kept). */
+function lengthsNote(l: QuestionLengths): string {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0
+  return `Median per source: ${Object.keys(l.chars).map((s) => `${s} ${l.tokens?.[s] ? `${median(l.tokens[s]!)} tokens, ` : ''}${median(l.chars[s]!)} characters`).join('; ')}.`
 }
 
 function esc(s: string): string {
@@ -66,7 +73,7 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<{
   }
   for (const r of runs) if (r.metrics.some((m) => Object.keys(m.data).some((k) => k.startsWith('stage/')))) specs.push({ id: `stages-${r.name}`, title: `Reasoning stages: ${r.name}`, spec: stagesSpec(r) })
   const lengths = runs.find((r) => r.dataLengths)?.dataLengths
-  if (lengths) specs.push({ id: 'question-lengths', title: 'Question length by source', spec: lengthsSpec(lengths) })
+  if (lengths) specs.push({ id: 'question-lengths', title: 'Question length by source', spec: lengthsSpec(lengths), note: lengthsNote(lengths) })
   const evals = input.evals ?? []
   if (evals.length > 0) specs.push({ id: 'evaluations', title: 'Evaluations', spec: evalBarsSpec(evals) })
   const leveled = evals.map((e) => ({ m: /^L(\d+)$/.exec(e.name), e })).filter((x) => x.m)

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import { fileLines } from '../util/lines.js'
+import { parseQuestionLengths, type QuestionLengths } from '../data/stats.js'
 
 export interface StepRow {
   step: number
@@ -15,7 +16,7 @@ export interface RunData {
   /** Lines that could not be read (a half-written last line, a corrupt one): shown, never fatal. */
   badLines: { line: number; text: string }[]
   samples: Record<string, unknown>[]
-  dataLengths: Record<string, number[]> | null
+  dataLengths: QuestionLengths | null
 }
 
 /** A JSONL file read tolerantly: the values that parse, and the lines that do not (a half-written last one, say). */
@@ -41,10 +42,10 @@ export function readRun(dir: string): RunData {
   const metrics = (m.rows as StepRow[]).filter((r) => typeof r?.step === 'number' && r.data && typeof r.data === 'object')
   const s = readJsonl(join(dir, 'samples.jsonl'))
   const lengthsPath = join(dir, 'data_lengths.json')
-  let dataLengths: Record<string, number[]> | null = null
+  let dataLengths: QuestionLengths | null = null
   if (existsSync(lengthsPath)) {
     try {
-      dataLengths = JSON.parse(readFileSync(lengthsPath, 'utf8')) as Record<string, number[]>
+      dataLengths = parseQuestionLengths(JSON.parse(readFileSync(lengthsPath, 'utf8')))
     } catch {
       dataLengths = null
     }

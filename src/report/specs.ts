@@ -2,6 +2,7 @@ import type { TopLevelSpec } from 'vega-lite'
 import { STAGES as STAGE_NAMES } from '../reward/stages.js'
 import type { RunData } from './run-data.js'
 import type { EvalResults } from '../eval/runner.js'
+import type { QuestionLengths } from '../data/stats.js'
 
 /** The training-dynamics metrics the papers plot (AlphaMed Figure 2, left and middle), with their titles. */
 export const DYNAMICS: [string, string][] = [
@@ -57,16 +58,17 @@ export function stagesSpec(run: RunData): TopLevelSpec {
 }
 
 /** Question length distributions by source (AlphaMed Figure 2, right). */
-export function lengthsSpec(lengths: Record<string, number[]>): TopLevelSpec {
-  const values = Object.entries(lengths).flatMap(([source, xs]) => xs.map((chars) => ({ source, chars })))
+export function lengthsSpec(lengths: QuestionLengths): TopLevelSpec {
+  const unit = lengths.tokens ? 'tokens' : 'characters'
+  const values = Object.entries(lengths.tokens ?? lengths.chars).flatMap(([source, xs]) => xs.map((n) => ({ source, n })))
   return {
     $schema: SCHEMA,
-    title: 'Question length by source',
+    title: `Question length by source (${unit})`,
     ...SIZE,
     data: { values },
-    transform: [{ bin: { maxbins: 40 }, field: 'chars', as: 'bin' }],
+    transform: [{ bin: { maxbins: 40 }, field: 'n', as: 'bin' }],
     mark: { type: 'bar', opacity: 0.6 },
-    encoding: { x: { field: 'bin', bin: { binned: true }, type: 'quantitative', title: 'characters' }, x2: { field: 'bin_end' }, y: { aggregate: 'count', type: 'quantitative', stack: null, title: 'questions' }, color: { field: 'source', type: 'nominal', legend: LEGEND } },
+    encoding: { x: { field: 'bin', bin: { binned: true }, type: 'quantitative', title: unit }, x2: { field: 'bin_end' }, y: { aggregate: 'count', type: 'quantitative', stack: null, title: 'questions' }, color: { field: 'source', type: 'nominal', legend: LEGEND } },
   }
 }
 

@@ -23,7 +23,7 @@ export async function pretrain(model: CausalLM, sequences: readonly number[][], 
   const bs = o.batchSize ?? 16
   const maxLen = o.maxLen ?? 256
   const pad = model.config.pad_token_id ?? 0
-  const opt = new AdamW({ lr: o.lr, weightDecay: o.weightDecay ?? 0 })
+  const opt = new AdamW({ weightDecay: o.weightDecay ?? 0 })
   const losses: number[] = []
   for (let step = 0; step < o.steps; step++) {
     const rows = Array.from({ length: bs }, () => sequences[rng.int(sequences.length)]!.slice(0, maxLen + 1))

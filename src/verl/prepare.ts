@@ -6,6 +6,7 @@ import type { QARecord } from '../data/record.js'
 import { dataLengths } from '../data/stats.js'
 import { writeVerlParquet } from '../data/verl-parquet.js'
 import type { ChatMessage } from '../model/chat-template.js'
+import { TextTokenizer } from '../model/tokenizer.js'
 import type { TrainConfig } from '../rl/config.js'
 import { resolveReward } from '../reward/rewards.js'
 import { getTemplate, renderPrompt } from '../reward/templates.js'
@@ -130,7 +131,10 @@ export async function prepareVerlRun(cfg: TrainConfig, raw: Record<string, unkno
   writeFileAtomic(runScript, runScriptText(cfg, overrides))
   chmodSync(runScript, 0o755)
   writeFileAtomic(join(abs, 'config.yaml'), YAML.stringify(cfg))
-  writeFileAtomic(join(abs, 'data_lengths.json'), JSON.stringify(dataLengths(train)))
+  // In the policy's tokens when its tokenizer is on this machine (a hub name is not read); characters always.
+  const tokDir = cfg.model.path
+  const tok = tokDir && existsSync(join(tokDir, 'tokenizer.json')) ? TextTokenizer.fromDir(tokDir) : null
+  writeFileAtomic(join(abs, 'data_lengths.json'), JSON.stringify(dataLengths(train, tok ? (t) => tok.encode(t).length : undefined)))
   for (const n of notes) opts.info?.(n)
   return {
     dir: abs,

@@ -1,0 +1,96 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { TopLevelSpec } from 'vega-lite'
+import { renderVegaLite } from '../report/charts.js'
+import { writeFileAtomic } from '../util/atomic.js'
+import type { ExperimentResults } from './results.js'
+import type { ExperimentSpec } from './spec.js'
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json'
+const LEGEND = { orient: 'bottom', labelLimit: 600, columns: 3, title: null } as const
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–')
+const pts = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}` : '–')
+
+/**
+ * The experiment's figure: held-out accuracy per variant, the mean over seeds with its 95% interval, each
+ * seed as a dot, and the base model as a dashed line. On a numeric x axis when every variant has an x
+ * (e.g. the highest difficulty level included, AlphaMed Figure 5), else variants in the spec's order.
+ */
+export function accuracySpec(spec: ExperimentSpec, r: ExperimentResults): TopLevelSpec {
+  const numeric = spec.variants.every((v) => v.x !== undefined)
+  const xOf = (name: string) => (numeric ? r.variants[name]!.x! : name)
+  const x = numeric ? { field: 'x', type: 'quantitative' as const, title: spec.x_title, axis: { tickMinStep: 1 } } : { field: 'x', type: 'ordinal' as const, title: spec.x_title, sort: spec.variants.map((v) => v.name) }
+  const means = spec.variants.filter((v) => r.variants[v.name]!.seeds_done.length > 0).map((v) => ({ x: xOf(v.name), variant: v.name, mean: r.variants[v.name]!.mean, lo: r.variants[v.name]!.ci95[0], hi: r.variants[v.name]!.ci95[1] }))
+  const seeds = spec.variants.flatMap((v) => Object.entries(r.variants[v.name]!.accuracy_by_seed).map(([seed, acc]) => ({ x: xOf(v.name), seed, acc })))
+  const y = { type: 'quantitative' as const, title: 'held-out accuracy', scale: { domain: [0, 1] }, axis: { format: '%' } }
+  return {
+    $schema: SCHEMA,
+    title: `${spec.name}: held-out accuracy (mean of ${r.seeds.length} seeds, 95% interval; dots: seeds; dashed: base)`,
+    width: 600,
+    height: 300,
+    layer: [
+      { data: { values: means }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { field: 'lo', ...y }, y2: { field: 'hi' } } },
+      { data: { values: means }, mark: { type: numeric ? 'line' : 'point', point: true, filled: true, size: 80 } as never, encoding: { x, y: { field: 'mean', ...y } } },
+      { data: { values: seeds }, mark: { type: 'point', opacity: 0.5, size: 30 }, encoding: { x, y: { field: 'acc', ...y }, xOffset: numeric ? undefined : { field: 'seed' } } as never },
+      { data: { values: [{ base: r.base_accuracy }] }, mark: { type: 'rule', strokeDash: [6, 4], color: 'gray' }, encoding: { y: { field: 'base', ...y } } },
+    ],
+  } as TopLevelSpec
+}
+
+/** A per-step training curve, averaged over seeds, one line per variant (AlphaMed Figure 2, left). */
+export function curveSpec(r: ExperimentResults, key: 'reward_by_step' | 'effective_ratio_by_step', title: string): TopLevelSpec {
+  const values = Object.entries(r.variants).flatMap(([variant, v]) => v[key].map((value, i) => ({ variant, step: i + 1, value })).filter((p) => p.value !== null))
+  return {
+    $schema: SCHEMA,
+    title,
+    width: 600,
+    height: 240,
+    data: { values },
+    mark: { type: 'line', point: values.length < 80 },
+    encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y: { field: 'value', type: 'quantitative', title }, color: { field: 'variant', type: 'nominal', legend: LEGEND, sort: Object.keys(r.variants) } },
+  }
+}
+
+function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+}
+
+/** The table of an experiment as Markdown rows (the README and notes quote it). */
+export function resultsTable(spec: ExperimentSpec, r: ExperimentResults): string[][] {
+  const head = ['variant', 'train questions', 'seeds', 'held-out accuracy (mean ± std over seeds)', '95% interval', `vs ${spec.baseline} (points, 95% interval)`]
+  const rows = spec.variants.map((v) => {
+    const x = r.variants[v.name]!
+    const n = [...new Set(x.train_questions)]
+    return [v.name, n.join('/') || '–', String(x.seeds_done.length), `${pct(x.mean)} ± ${(100 * x.std_across_seeds).toFixed(1)}`, `[${pct(x.ci95[0])}, ${pct(x.ci95[1])}]`, x.diff_to_baseline ? `${pts(x.diff_to_baseline.mean)} [${pts(x.diff_to_baseline.ci95[0])}, ${pts(x.diff_to_baseline.ci95[1])}]` : v.name === spec.baseline ? 'baseline' : '–']
+  })
+  return [head, ...rows]
+}
+
+/** DIR/report/: index.html with the table and the figures, and each figure as PNG and SVG. */
+export async function writeExperimentReport(dir: string, spec: ExperimentSpec, r: ExperimentResults): Promise<void> {
+  mkdirSync(dir, { recursive: true })
+  const charts: [string, TopLevelSpec][] = [
+    ['accuracy', accuracySpec(spec, r)],
+    ['reward', curveSpec(r, 'reward_by_step', 'Training reward per step (mean over seeds)')],
+    ['effective-ratio', curveSpec(r, 'effective_ratio_by_step', 'Effective-query ratio per step (mean over seeds)')],
+  ]
+  const figures: string[] = []
+  for (const [id, s] of charts) {
+    const c = await renderVegaLite(s)
+    writeFileAtomic(join(dir, `${id}.svg`), c.svg)
+    writeFileAtomic(join(dir, `${id}.png`), c.png)
+    figures.push(`<figure>${c.svg}</figure>`)
+  }
+  const [head, ...body] = resultsTable(spec, r)
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>${esc(spec.name)}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}figure{margin:1.5em 0}</style></head><body>
+<h1>Experiment: ${esc(spec.name)}</h1>
+<p>${esc(spec.description)}</p>
+${spec.finding ? `<p><b>The paper's finding:</b> ${esc(spec.finding)}</p>` : ''}
+<p>Status: ${r.status}. Seeds ${r.seeds.join(', ')}; ${r.held_out_questions} held-out questions, greedy; base model ${pct(r.base_accuracy)}. ${(r.wall_seconds / 60).toFixed(1)} minutes in this run.</p>
+<table><thead><tr>${head!.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>
+${figures.join('\n')}
+</body></html>
+`
+  writeFileAtomic(join(dir, 'index.html'), html)
+}

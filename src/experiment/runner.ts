@@ -1,0 +1,151 @@
+import { existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { EmbeddedBackend } from '../backends/embedded.js'
+import { importFiles } from '../data/import.js'
+import { writeRecords } from '../data/jsonl.js'
+import { questionText } from '../data/stats.js'
+import type { QARecord } from '../data/record.js'
+import { estimateDifficulty, type DifficultyMeta } from '../difficulty/levels.js'
+import { Rng, hashString32 } from '../util/rng.js'
+import { balancedSubset, subsetManifest } from '../difficulty/subsets.js'
+import { runTraining } from '../engines/index.js'
+import { isComplete, runEval } from '../eval/runner.js'
+import { readResults } from '../eval/tables.js'
+import { modelFingerprint } from '../model/fingerprint.js'
+import { TextTokenizer } from '../model/tokenizer.js'
+import { parseTrainConfig } from '../rl/config.js'
+import { makeQuestions } from '../synth/questions.js'
+import { makeWorld } from '../synth/world.js'
+import { DEMO_BASE } from '../demo/pipeline.js'
+import { writeFileAtomic } from '../util/atomic.js'
+import { Progress } from '../util/progress.js'
+import { checkRunSettings } from '../util/run-settings.js'
+import { cellDir } from './layout.js'
+import { summarise, type ExperimentResults } from './results.js'
+import { variantLevels, type ExperimentSpec, type VariantSpec } from './spec.js'
+import { writeExperimentReport } from './report.js'
+
+export interface ExperimentOptions {
+  info?: (msg: string) => void
+  /** Stop after this many cells have finished (tests of kill and resume). */
+  stopAfterCells?: number
+}
+
+
+interface Pools {
+  base: string
+  train: QARecord[]
+  heldOutFile: string
+}
+
+/** The question pool, the held-out questions and the base: the testbed's (written into DIR/testbed) or the spec's files. */
+async function pools(spec: ExperimentSpec, out: string): Promise<Pools> {
+  if (spec.testbed) {
+    const { train, test } = makeQuestions(makeWorld(spec.testbed.seed), spec.testbed.seed)
+    const dir = join(out, 'testbed')
+    mkdirSync(dir, { recursive: true })
+    writeRecords(join(dir, 'train.jsonl'), train)
+    writeRecords(join(dir, 'test.jsonl'), test)
+    return { base: DEMO_BASE, train, heldOutFile: join(dir, 'test.jsonl') }
+  }
+  const { records } = await importFiles(spec.train_files)
+  return { base: spec.base!, train: records, heldOutFile: spec.eval_files.length === 1 ? spec.eval_files[0]! : await mergeFiles(spec.eval_files, out) }
+}
+
+async function mergeFiles(files: string[], out: string): Promise<string> {
+  const { records } = await importFiles(files)
+  const path = join(out, 'eval-questions.jsonl')
+  writeRecords(path, records)
+  return path
+}
+
+/** A variant's training subset for one seed: its levels, sources and mix, after the informativeness filter. */
+function subsetOf(v: VariantSpec, leveled: readonly QARecord[], seed: number, countTokens: (s: string) => number, where: string) {
+  const qt = v.subset.question_tokens
+  const pool = qt ? leveled.filter((r) => { const n = countTokens(questionText(r)); return n >= (qt.min ?? 0) && n <= (qt.max ?? Infinity) }) : leveled
+  const levels = variantLevels(v, where)
+  const opts = { perLevel: v.subset.per_level ?? v.subset.total!, levels, sources: v.subset.sources, weights: v.subset.weights, mix: v.subset.mix, seed }
+  if (v.subset.total === undefined) return { opts, ...balancedSubset(pool, opts) }
+  // total: a random draw of that many from the chosen levels and sources (quantity without balancing).
+  const cands = pool.filter((r) => levels.includes((r.meta.difficulty as DifficultyMeta).level) && (v.subset.sources.length === 0 || v.subset.sources.includes(r.source)))
+  const records = new Rng(hashString32(`${seed}:total`)).shuffle([...cands]).slice(0, v.subset.total)
+  const counts: Record<string, Record<string, number>> = {}
+  for (const r of records) {
+    const l = `L${(r.meta.difficulty as DifficultyMeta).level}`
+    counts[l] = { ...counts[l], [r.source]: (counts[l]?.[r.source] ?? 0) + 1 }
+  }
+  return { opts, records, report: { counts, short: records.length < v.subset.total ? [{ level: 0, source: null, wanted: v.subset.total, available: records.length }] : [] } }
+}
+
+/**
+ * Runs an experiment: difficulty levels once for the base, then every cell (variant × seed): its subset,
+ * training, and greedy evaluation on the held-out questions. Finished cells are kept; a rerun continues the
+ * grid (a cell cut off mid-training resumes from its checkpoint, an evaluation from its predictions) and
+ * refuses settings that changed. Writes DIR/results.json and DIR/report/ as the grid fills.
+ */
+export async function runExperiment(spec: ExperimentSpec, out: string, o: ExperimentOptions = {}): Promise<ExperimentResults> {
+  const info = o.info ?? (() => {})
+  const t0 = Date.now()
+  mkdirSync(out, { recursive: true })
+  const p = await pools(spec, out)
+  checkRunSettings(join(out, 'experiment.settings.json'), { spec, base: modelFingerprint(p.base) }, 'experiment')
+  const tokenizer = TextTokenizer.fromDir(p.base)
+  const countTokens = (s: string) => tokenizer.encode(s).length
+
+  // Difficulty levels with the base, once for every variant and seed.
+  const baseBackend = EmbeddedBackend.fromDir(p.base)
+  const leveled = await estimateDifficulty(baseBackend, p.train, { k: spec.difficulty.k, template: spec.template, maxNewTokens: spec.difficulty.max_new_tokens, temperature: spec.difficulty.temperature, seed: 0, batchSize: 48, out: join(out, 'levels.progress.jsonl') })
+  writeRecords(join(out, 'levels.jsonl'), leveled)
+  const heldOut = { name: 'heldout', description: 'held-out questions', files: [p.heldOutFile] }
+  const evalSettings = { suites: [heldOut], template: spec.template, mode: spec.eval.mode, maxNewTokens: spec.eval.max_new_tokens, batchSize: 48 }
+  info(`difficulty: ${leveled.length} questions in levels L1–L${spec.difficulty.k + 1}; evaluating the base`)
+  const baseEval = await runEval(baseBackend, { ...evalSettings, out: join(out, 'eval-base') })
+  await baseBackend.close()
+
+  const cells = spec.variants.flatMap((v) => spec.seeds.map((seed) => ({ v, seed })))
+  const isDone = (dir: string) => existsSync(join(dir, 'eval', 'results.json')) && isComplete(readResults(join(dir, 'eval')))
+  let finished = cells.filter((c) => isDone(cellDir(out, c.v.name, c.seed))).length
+  const progress = new Progress(`experiment ${spec.name}`, cells.length, 'cells')
+  progress.update(finished)
+  if (finished > 0) info(`${finished} of ${cells.length} cells already finished: continuing the grid`)
+  const writeAll = async (status: 'running' | 'complete') => {
+    const results = summarise(spec, out, baseEval, status, (Date.now() - t0) / 1000)
+    writeFileAtomic(join(out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
+    await writeExperimentReport(join(out, 'report'), spec, results)
+    return results
+  }
+  let ranNow = 0
+  try {
+    for (const { v, seed } of cells) {
+      const dir = cellDir(out, v.name, seed)
+      if (isDone(dir)) continue
+      mkdirSync(dir, { recursive: true })
+      const sub = subsetOf(v, leveled, seed, countTokens, 'spec')
+      if (sub.records.length === 0) throw new Error(`variant ${v.name}: its subset is empty (levels ${sub.opts.levels.join(', ')}, sources ${sub.opts.sources.join(', ') || 'all'}): no question matches`)
+      writeRecords(join(dir, 'subset.jsonl'), sub.records)
+      writeFileAtomic(join(dir, 'subset.manifest.json'), `${JSON.stringify(await subsetManifest([join(out, 'levels.jsonl')], sub.opts, sub.report, sub.records.length), null, 2)}\n`)
+      const raw = { ...spec.train, seed, model: { path: p.base }, data: { ...((spec.train.data as object | undefined) ?? {}), files: [join(dir, 'subset.jsonl')], template: spec.template } }
+      const cfg = parseTrainConfig(raw, `${v.name} seed ${seed}`)
+      const runDir = join(dir, 'run')
+      const hasRun = existsSync(runDir) && readdirSync(runDir).length > 0
+      const label = `${v.name} seed ${seed} (${sub.records.length} questions)`
+      info(`${label}: training${hasRun ? ' (resuming)' : ''}`)
+      const r = await runTraining(cfg, raw, runDir, { resume: hasRun, info: () => {}, onStep: (step) => progress.update(finished, `${label}: step ${step}/${cfg.total_steps}`) })
+      if (!r.lastCheckpoint) throw new Error(`${label}: the ${cfg.engine} engine left no Hugging Face checkpoint to evaluate (export one first)`)
+      const policy = EmbeddedBackend.fromDir(r.lastCheckpoint)
+      try {
+        await runEval(policy, { ...evalSettings, out: join(dir, 'eval') })
+      } finally {
+        await policy.close()
+      }
+      finished++
+      ranNow++
+      progress.update(finished, label)
+      await writeAll('running')
+      if (o.stopAfterCells !== undefined && ranNow >= o.stopAfterCells) break
+    }
+  } finally {
+    progress.stop()
+  }
+  return writeAll(finished === cells.length ? 'complete' : 'running')
+}
