@@ -44,7 +44,7 @@ export interface DemoOptions {
 export const DEMO_BASE = resolve(import.meta.dirname, '..', '..', 'assets', 'demo-base')
 
 export function demoDefaults(out: string, log: (m: string) => void): DemoOptions {
-  return { out, seed: 0, steps: 30, perLevel: 24, k: 4, realLimit: 10, maxNewTokens: 64, trainBatchSize: 16, numGenerations: 8, learningRate: 1e-4, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
+  return { out, seed: 0, steps: 30, perLevel: 24, k: 5, realLimit: 10, maxNewTokens: 64, trainBatchSize: 16, numGenerations: 8, learningRate: 1e-4, reward: 'binary', pretrain: DEFAULT_PRETRAIN, baseDir: DEMO_BASE, log }
 }
 
 export function pretrainKey(c: PretrainConfig, corpus: string[], warmup: QARecord[]): string {

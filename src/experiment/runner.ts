@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EmbeddedBackend } from '../backends/embedded.js'
 import { importFiles } from '../data/import.js'
@@ -15,8 +15,9 @@ import { modelFingerprint } from '../model/fingerprint.js'
 import { TextTokenizer } from '../model/tokenizer.js'
 import { parseTrainConfig } from '../rl/config.js'
 import { makeQuestions } from '../synth/questions.js'
-import { makeWorld } from '../synth/world.js'
-import { DEMO_BASE } from '../demo/pipeline.js'
+import { makeCorpus, makeWorld } from '../synth/world.js'
+import { DEMO_BASE, pretrainKey } from '../demo/pipeline.js'
+import { DEFAULT_PRETRAIN } from '../synth/pretrain.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { Progress } from '../util/progress.js'
 import { checkRunSettings } from '../util/run-settings.js'
@@ -41,7 +42,12 @@ interface Pools {
 /** The question pool, the held-out questions and the base: the testbed's (written into DIR/testbed) or the spec's files. */
 async function pools(spec: ExperimentSpec, out: string): Promise<Pools> {
   if (spec.testbed) {
-    const { train, test } = makeQuestions(makeWorld(spec.testbed.seed), spec.testbed.seed)
+    const world = makeWorld(spec.testbed.seed)
+    const { train, test, warmup } = makeQuestions(world, spec.testbed.seed)
+    // The committed base knows one world: the one its pretraining key names.
+    const key = pretrainKey(DEFAULT_PRETRAIN, makeCorpus(world, spec.testbed.seed), warmup)
+    const keyFile = join(DEMO_BASE, 'pretrain.key')
+    if (!existsSync(keyFile) || readFileSync(keyFile, 'utf8').trim() !== key) throw new Error(`testbed seed ${spec.testbed.seed}: the committed base (${DEMO_BASE}) was not pretrained on that world; run medrl demo --seed ${spec.testbed.seed} and give its base directory as base: with the testbed files`)
     const dir = join(out, 'testbed')
     mkdirSync(dir, { recursive: true })
     writeRecords(join(dir, 'train.jsonl'), train)

@@ -106,6 +106,24 @@ describe('balanced subsets', () => {
     assert.deepEqual(a.report.short, [])
   })
 
+  it('mix: split divides a level among sources; add gives each source its own quota (the union grows); pool draws from the level whatever the source', () => {
+    const recs = leveled(600, [1, 2, 3, 4, 5, 6], ['medqa', 'medmcqa'])
+    const opts = { perLevel: 10, levels: [1, 2], sources: ['medqa', 'medmcqa'], seed: 3 }
+    const split = balancedSubset(recs, opts)
+    const add = balancedSubset(recs, { ...opts, mix: 'add' })
+    const one = balancedSubset(recs, { ...opts, sources: ['medqa'], mix: 'add' })
+    assert.equal(split.records.length, 20)
+    assert.deepEqual(add.report.counts.L1, { medqa: 10, medmcqa: 10 })
+    assert.equal(add.records.length, 40)
+    // Adding a source keeps what the first source gave: the union is the one-source subset plus more.
+    const ids = new Set(add.records.map((r) => r.id))
+    assert.ok(one.records.every((r) => ids.has(r.id)))
+    const pool = balancedSubset(leveled(600, [1, 2, 3, 4, 5, 6], ['medqa', 'medmcqa', 'pubmedqa']), { perLevel: 12, levels: [4], seed: 0, mix: 'pool' })
+    assert.equal(pool.records.length, 12)
+    assert.ok(pool.records.every((r) => (r.meta.difficulty as { level: number }).level === 4))
+    assert.equal(Object.values(pool.report.counts.L4!).reduce((a, b) => a + b, 0), 12)
+  })
+
   it('a short level is reported, not silently filled', () => {
     const recs = leveled(60, [1, 1, 1, 2, 3, 6], ['medqa'])
     const s = balancedSubset(recs, { perLevel: 15, levels: [1, 2, 6], seed: 0 })
