@@ -15,6 +15,7 @@ import { pretrainCommand, synthCommand } from './synth.js'
 import { verlCommand } from './verl.js'
 import { rewardCommand } from './reward.js'
 import { experimentCommand } from './experiment.js'
+import { sftCommand } from './sft.js'
 
 export function buildProgram(): Command {
   const program = new Command('medrl')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(modelCommand())
   program.addCommand(generateCommand())
   program.addCommand(trainCommand())
+  program.addCommand(sftCommand())
   program.addCommand(experimentCommand())
   program.addCommand(evalCommand())
   program.addCommand(difficultyCommand())

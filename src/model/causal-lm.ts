@@ -1,5 +1,6 @@
 import { Graph, type Sym } from '../engine/graph.js'
 import * as O from '../engine/ops/index.js'
+import { maskToFloat } from '../engine/ops/util.js'
 import { ProgramCache, type Program } from '../engine/session.js'
 import { collectGradients, gradientOutputs } from '../engine/grads.js'
 import { globalNorm } from '../engine/optim.js'
@@ -20,6 +21,8 @@ export interface TokenBatch {
 export interface LmBatch extends TokenBatch {
   targets: number[][]
   lossMask: number[][]
+  /** Also return the share of masked positions whose target is the argmax (supervised fine-tuning's token accuracy). */
+  tokenAccuracy?: boolean
 }
 
 /** Initial weights as transformers' _init_weights draws them: N(0, std) matrices, unit norms, zero biases. */
@@ -132,25 +135,29 @@ export class CausalLM {
   }
 
   /** Mean next-token cross-entropy over the masked positions, and its gradient for every weight. */
-  async lossAndGrads(batch: LmBatch): Promise<{ loss: number; grads: Record<string, Float32Array>; gradNorm: number; flops: number }> {
+  async lossAndGrads(batch: LmBatch): Promise<{ loss: number; grads: Record<string, Float32Array>; gradNorm: number; flops: number; tokenAccuracy?: number }> {
     const b = batch.ids.length
     const t = batch.ids[0]?.length ?? 0
     const c = this.config
     const shapes = parameterShapes(c)
     const names = Object.keys(shapes)
-    const prog = await this.program(shapeKey(b, t, 'train'), () => {
+    const withAcc = batch.tokenAccuracy === true
+    const prog = await this.program(shapeKey(b, t, withAcc ? 'train-acc' : 'train'), () => {
       const g = new Graph('float32')
       const p = declareParams(g, c)
       const inp = declareDecoderInputs(g, c, b, t)
       const targets = g.input('targets', [b, t], 'int64')
       const lossMask = g.input('loss_mask', [b, t])
-      const lp = O.tokenLogProbs(lmHead(c, p, decoderHidden(c, p, inp)), targets)
+      const logProbs = O.logSoftmax(lmHead(c, p, decoderHidden(c, p, inp)), -1)
+      const lp = O.gatherLast(logProbs, targets)
       const loss = O.neg(O.maskedMean(lp, lossMask))
       const grads = g.gradients(
         loss,
         names.map((n) => p[n]!),
       )
-      return { g, outputs: { loss, ...gradientOutputs(g, names, grads) } }
+      // Not differentiated: whether the target's log-prob is the row's maximum (ties count as right).
+      const acc: Record<string, Sym> = withAcc ? { token_accuracy: O.maskedMean(maskToFloat(g, O.compare('GreaterOrEqual', lp, O.max(logProbs, [-1]))), lossMask) } : {}
+      return { g, outputs: { loss, ...acc, ...gradientOutputs(g, names, grads) } }
     })
     const r = await prog.run({
       ...this.weights,
@@ -159,7 +166,7 @@ export class CausalLM {
       loss_mask: Tensor.f32(batch.lossMask.flat(), [b, t]),
     })
     const grads = collectGradients(r, names, sizesOf(shapes))
-    return { loss: r.loss!.at(0), grads, gradNorm: globalNorm(grads), flops: prog.matmulFlops }
+    return { loss: r.loss!.at(0), grads, gradNorm: globalNorm(grads), flops: prog.matmulFlops, ...(withAcc ? { tokenAccuracy: r.token_accuracy!.at(0) } : {}) }
   }
 
   /**

@@ -124,6 +124,17 @@ export function shuffleOptions(r: QARecord, seed: number): QARecord {
   return { ...r, options, answer, meta }
 }
 
+/**
+ * The right answer as a completion in the template's answer format (the option's text for answer-with-text
+ * templates), after an optional reasoning: what supervised fine-tuning and a base's warm-up learn to write.
+ */
+export function answerCompletion(r: QARecord, t: PromptTemplate, reasoning = ''): string {
+  const given = (t.answerWith === 'text' ? r.options[r.answer] : undefined) ?? r.answer
+  if (t.answerFormat === 'r1') return ` <think>${reasoning}</think><answer>${given}</answer>`
+  if (t.answerFormat === 'boxed') return ` ${reasoning ? `${reasoning} ` : ''}The answer is \\boxed{${given}}.`
+  return ` ${given}`
+}
+
 export interface RenderOptions {
   /** Render through this chat template (instruct models); plain text otherwise (base models). */
   chat?: ChatTemplate

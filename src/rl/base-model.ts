@@ -4,17 +4,14 @@ import type { QARecord } from '../data/record.js'
 import { saveTrainedTokenizer } from '../model/bpe.js'
 import { CausalLM } from '../model/causal-lm.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../model/files.js'
-import { renderPrompt, type PromptTemplate } from '../reward/templates.js'
+import { answerCompletion, renderPrompt, type PromptTemplate } from '../reward/templates.js'
 import { pretrain } from '../train/lm.js'
 import { Rng } from '../util/rng.js'
 import type { TrainConfig } from './config.js'
 
-/** The completion a toy base learns for an answer, in the template's answer format (and its answer form: letter or option text). */
+/** The completion a toy base learns for an answer letter (right or not), in the template's format. */
 function answerText(template: PromptTemplate, r: QARecord, letter: string): string {
-  const given = template.answerWith === 'text' ? (r.options[letter as keyof typeof r.options] ?? letter) : letter
-  if (template.answerFormat === 'r1') return ` <think>The card decides.</think><answer>${given}</answer>`
-  if (template.answerFormat === 'boxed') return ` The answer is \\boxed{${given}}.`
-  return ` ${given}`
+  return answerCompletion({ ...r, answer: letter as QARecord['answer'] }, template, template.answerFormat === 'r1' ? 'The card decides.' : '')
 }
 
 /**

@@ -7,6 +7,7 @@ import { saveModel } from '../model/files.js'
 import { SafetensorsFile, writeSafetensors } from '../model/safetensors.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { readJsonFile } from '../util/json-file.js'
+import { JsonlLog } from '../util/jsonl-log.js'
 
 /** What a trainer needs besides weights to continue exactly where it stopped. */
 export interface TrainerState {
@@ -84,4 +85,19 @@ export function loadCheckpoint(dir: string): LoadedCheckpoint {
     vh.close()
   }
   return { dir, state, optimizer: { ...state.optimizer, buffers }, valueHead }
+}
+
+/** Drops log lines written after the checkpoint a run resumes from (the interrupted tail). */
+export function truncateRunLogs(runDir: string, step: number): void {
+  for (const name of ['metrics.jsonl', 'samples.jsonl']) {
+    const log = new JsonlLog<{ step: number }>(join(runDir, name))
+    log.close()
+    if (log.rows.some((r) => r.step > step)) writeFileAtomic(log.path, log.rows.filter((r) => r.step <= step).map((r) => `${JSON.stringify(r)}\n`).join(''))
+  }
+}
+
+/** The newest complete checkpoint of a run directory, or null. */
+export function lastCheckpointDir(runDir: string): string | null {
+  const all = listCheckpoints(runDir)
+  return all.length > 0 ? join(runDir, 'checkpoints', checkpointName(all[all.length - 1]!)) : null
 }

@@ -17,7 +17,7 @@ import { mean } from '../util/stats.js'
 import { colorRuleTask } from '../synth/toy-task.js'
 import { Actor } from './actor.js'
 import { buildToyBase } from './base-model.js'
-import { checkpointName, listCheckpoints, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js'
+import { checkpointName, listCheckpoints, loadCheckpoint, saveCheckpoint, truncateRunLogs, type TrainerState } from './checkpoint.js'
 import type { TrainConfig } from './config.js'
 import { computeAdvantages } from './step/advantage.js'
 import { actorLogProbs, referenceLogProbs, samplerLogProbs } from './step/log-probs.js'
@@ -47,15 +47,6 @@ async function loadData(cfg: TrainConfig): Promise<QARecord[]> {
   const { records } = await importFiles(cfg.data.files)
   if (records.length === 0) throw new Error('data.files hold no records')
   return records
-}
-
-/** Drops log lines written after the checkpoint a run resumes from (the interrupted tail). */
-function truncateLogs(runDir: string, step: number): void {
-  for (const name of ['metrics.jsonl', 'samples.jsonl']) {
-    const log = new JsonlLog<{ step: number }>(join(runDir, name))
-    log.close()
-    if (log.rows.some((r) => r.step > step)) writeFileAtomic(log.path, log.rows.filter((r) => r.step <= step).map((r) => `${JSON.stringify(r)}\n`).join(''))
-  }
 }
 
 export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions & { resume?: boolean } = {}): Promise<{ steps: number; lastCheckpoint: string | null }> {
@@ -110,7 +101,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
   const generator = new Generator(actor.model, tokenizer, { eosIds: eos, maxBatch: 256 })
   const state: TrainerState = ckpt?.state ?? { step: 0, epoch: 0, position: 0, optimizer: { kind: 'adamw', step: 0, hyper: {} } }
   const startStep = state.step
-  truncateLogs(runDir, startStep)
+  truncateRunLogs(runDir, startStep)
   const metricsLog = new JsonlLog<StepLog>(join(runDir, 'metrics.jsonl'))
   const samplesLog = new JsonlLog<Record<string, unknown>>(join(runDir, 'samples.jsonl'))
   if (resumeFrom) info(`resuming at step ${startStep} from ${resumeFrom}`)

@@ -4,7 +4,7 @@ import { saveTrainedTokenizer } from '../model/bpe.js'
 import { CausalLM } from '../model/causal-lm.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../model/files.js'
 import { colorRuleTask } from './toy-task.js'
-import { renderPrompt, getTemplate } from '../reward/templates.js'
+import { answerCompletion, renderPrompt, getTemplate } from '../reward/templates.js'
 import { pretrain } from '../train/lm.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { Rng } from '../util/rng.js'
@@ -34,10 +34,7 @@ export const DEFAULT_PRETRAIN: PretrainConfig = { seed: 0, hidden: 128, layers: 
 /** A record with its right answer in the template's format; the reasoning is `meta.rationale` when it has one. */
 export function answeredText(r: QARecord, template: string): string {
   const t = getTemplate(template)
-  const given = (t.answerWith === 'text' ? r.options[r.answer] : undefined) ?? r.answer
-  const why = typeof r.meta.rationale === 'string' ? r.meta.rationale : ''
-  const answer = t.answerFormat === 'r1' ? ` <think>${why}</think><answer>${given}</answer>` : t.answerFormat === 'boxed' ? ` ${why ? `${why} ` : ''}The answer is \\boxed{${given}}.` : ` ${given}`
-  return renderPrompt(r, t).text + answer
+  return renderPrompt(r, t).text + answerCompletion(r, t, typeof r.meta.rationale === 'string' ? r.meta.rationale : '')
 }
 
 /** Format warm-up: the colour-card toy questions, the rule stated as the reasoning, with right answers. */
