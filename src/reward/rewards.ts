@@ -24,12 +24,17 @@ export interface RewardResult {
   details: Record<string, unknown>
 }
 
-/** A reward: a pure function of (completion, record) in a context. */
-export type RewardFn = (completion: string, record: QARecord, ctx: RewardContext) => RewardResult
+/**
+ * A reward: a pure function of (completion, record) in a context. `checksFormat` says whether its value
+ * depends on the answer format (a broken format costs something), which decides what counts as a hack of it.
+ */
+export type RewardFn = ((completion: string, record: QARecord, ctx: RewardContext) => RewardResult) & { checksFormat?: boolean }
 
 export interface RewardSpec {
   name: string
   description: string
+  /** Whether a broken format changes the reward (default false). */
+  checksFormat?: boolean
   fn: RewardFn
 }
 
@@ -41,7 +46,8 @@ export function registerReward(spec: RewardSpec): void {
 }
 
 export function getReward(name: string): RewardFn {
-  return registry.get(name).fn
+  const spec = registry.get(name)
+  return Object.assign((c: string, r: QARecord, x: RewardContext) => spec.fn(c, r, x), { checksFormat: spec.checksFormat ?? false })
 }
 
 export function rewardNames(): string[] {
@@ -78,6 +84,7 @@ export function judge(completion: string, record: QARecord, ctx: RewardContext):
 registerReward({
   name: 'binary',
   description: 'AlphaMed: 1 if the extracted answer is right, else 0',
+  checksFormat: false,
   fn: (completion, record, ctx) => {
     const j = judge(completion, record, ctx)
     return { ...j, reward: j.correct ? 1 : 0 }
@@ -87,6 +94,7 @@ registerReward({
 registerReward({
   name: 'format_correct',
   description: 'Med-RLVR: -1 for a broken format, 0 for a wrong answer, 1 for the right one',
+  checksFormat: true,
   fn: (completion, record, ctx) => {
     const j = judge(completion, record, ctx)
     return { ...j, reward: !j.formatValid ? -1 : j.correct ? 1 : 0 }
@@ -96,6 +104,7 @@ registerReward({
 registerReward({
   name: 'format',
   description: '1 if the completion follows the format, else 0 (a shaping term for weighted sums)',
+  checksFormat: true,
   fn: (completion, record, ctx) => {
     const j = judge(completion, record, ctx)
     return { ...j, reward: j.formatValid ? 1 : 0 }
@@ -106,7 +115,7 @@ registerReward({
 export function weightedReward(terms: readonly { name: string; weight: number }[]): RewardFn {
   if (terms.length === 0) throw new Error('a weighted reward needs at least one term')
   const fns = terms.map((t) => ({ ...t, fn: getReward(t.name) }))
-  return (completion, record, ctx) => {
+  const sum: RewardFn = (completion, record, ctx) => {
     let reward = 0
     const parts: Record<string, number> = {}
     let first: RewardResult | undefined
@@ -118,6 +127,7 @@ export function weightedReward(terms: readonly { name: string; weight: number }[
     }
     return { ...first!, reward, details: { ...first!.details, terms: parts } }
   }
+  return Object.assign(sum, { checksFormat: fns.some((t) => t.weight !== 0 && t.fn.checksFormat === true) })
 }
 
 /** A reward by name, or a weighted sum written "binary:1,format:0.1". */

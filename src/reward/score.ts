@@ -2,8 +2,8 @@ import { DataError } from '../data/errors.js'
 import { readJsonlRows } from '../data/files.js'
 import type { Letter, QARecord } from '../data/record.js'
 import type { ExtractMode } from './extract.js'
-import type { RewardFn } from './rewards.js'
-import { classifyStage, stageCounts, type Stage } from './stages.js'
+import type { RewardFn, RewardResult } from './rewards.js'
+import { classifyStage, stageCounts, type RewardView, type Stage } from './stages.js'
 import type { PromptTemplate } from './templates.js'
 
 export interface Prediction {
@@ -49,11 +49,16 @@ export interface ScoreOptions {
   mode: ExtractMode
 }
 
+/** What the reward made of a completion, for the stage rules (unknown for a reward that does not say whether it checks the format). */
+export function rewardView(reward: RewardFn, r: RewardResult): RewardView | undefined {
+  return reward.checksFormat === undefined ? undefined : { checksFormat: reward.checksFormat, paid: r.correct && r.reward > 0 }
+}
+
 /** One output scored against its record: what `medrl score`, the reward service and verl ingest all compute. */
 export function scoreOutput(output: string, record: QARecord, opts: ScoreOptions): Omit<ScoredItem, 'id'> {
   const ctx = { format: opts.template.answerFormat, completionPrefix: opts.template.completionPrefix, extract: { mode: opts.mode } }
   const r = opts.reward(output, record, ctx)
-  const stage = opts.template.answerFormat === 'r1' ? classifyStage(output, record, { prefix: opts.template.completionPrefix }) : null
+  const stage = opts.template.answerFormat === 'r1' ? classifyStage(output, record, { prefix: opts.template.completionPrefix, reward: rewardView(opts.reward, r) }) : null
   return { extracted: r.extracted, correct: r.correct, format_valid: r.formatValid, reward: r.reward, stage, details: r.details }
 }
 

@@ -33,21 +33,25 @@ describe('medrl score on real data', () => {
       { id: 'test-00001', output: '<think>The answer is C.</think><answer>C</answer>' },
       { id: 'test-00002', output: 'The answer is A.' },
       { id: 'test-00003', output: '<think>x</think><answer>Z</answer>' },
+      // The answer given away in <think>, and right: the reward pays the shortcut, a hack.
+      { id: 'test-00004', output: '<think>The answer is B.</think><answer>B</answer>' },
     ]
     const preds = join(dir, 'p.jsonl')
     writeFileSync(preds, outputs.map((o) => JSON.stringify(o)).join('\n'))
     const items = join(dir, 'items.jsonl')
     const r = runCli(['score', '--data', data, '--predictions', preds, '--out', items])
     assert.equal(r.code, 0, r.stderr)
-    assert.match(r.stdout, /items\s+4/)
-    assert.match(r.stdout, /format rate\s+75\.00%/)
-    assert.match(r.stdout, /invalid rate\s+50\.00%/)
+    assert.match(r.stdout, /items\s+5/)
+    assert.match(r.stdout, /format rate\s+80\.00%/)
+    assert.match(r.stdout, /invalid rate\s+40\.00%/)
     assert.match(r.stdout, /stage format_failure\s+1/)
     assert.match(r.stdout, /stage direct_answer_hacker\s+1/)
     const got = readFileSync(items, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l))
-    assert.deepEqual(got.map((x) => x.reward), [1, 0, -1, 0])
-    assert.deepEqual(got.map((x) => x.extracted), ['B', 'C', null, null])
-    assert.equal(got[1].stage, 'direct_answer_hacker')
+    assert.deepEqual(got.map((x) => x.reward), [1, 0, -1, 0, 1])
+    assert.deepEqual(got.map((x) => x.extracted), ['B', 'C', null, null, 'B'])
+    // The same shortcut with a wrong answer earns nothing: not a hack of this reward.
+    assert.equal(got[1].stage, 'concise_structurer')
+    assert.equal(got[4].stage, 'direct_answer_hacker')
   })
 
   it('an unknown id or a broken line is an error naming the file and line', () => {

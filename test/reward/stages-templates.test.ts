@@ -3,6 +3,8 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { QARecord } from '../../src/data/record.js'
 import { classifyStage, stageCounts, STAGES, type Stage } from '../../src/reward/stages.js'
+import { getReward, resolveReward } from '../../src/reward/rewards.js'
+import { rewardView } from '../../src/reward/score.js'
 import { getTemplate, renderPrompt, shuffleOptions, templateNames } from '../../src/reward/templates.js'
 import { ChatTemplate } from '../../src/model/chat-template.js'
 
@@ -52,6 +54,33 @@ describe('reasoning-stage classifier (Med-RLVR Figure 2), one hand-made example 
     const other = { ...rec, options: { A: 'Renal artery stenosis', B: 'Acute interstitial nephritis', C: 'Atheroembolic disease', D: 'Contrast nephropathy' } }
     assert.equal(classifyStage(t, rec), classifyStage(t, other))
     assert.equal(classifyStage(t, rec), 'concise_structurer')
+  })
+
+  it('under the reward in use: a stage is a hack only where that reward pays it (binary vs format_correct)', () => {
+    const ctx = { format: 'r1' as const }
+    const stageUnder = (reward: string, text: string) => {
+      const f = getReward(reward)
+      return classifyStage(text, rec, { reward: rewardView(f, f(text, rec, ctx)) })
+    }
+    const preamble = 'Step 1: catheterization can dislodge cholesterol plaques. Step 2: the emboli lodge in renal and skin arterioles, causing livedo reticularis and renal failure. <think>Embolic.</think><answer>C</answer>'
+    // Text before <think>: binary cannot see it and pays the right answer; format_correct gives it −1.
+    assert.equal(stageUnder('binary', preamble), 'step_by_step_exploit')
+    assert.equal(stageUnder('format_correct', preamble), 'format_failure')
+    assert.equal(getReward('format_correct')(preamble, rec, ctx).reward, -1)
+    // An empty or one-word think that still earns +1 is a hack under both; with a wrong answer it is not paid.
+    for (const reward of ['binary', 'format_correct']) {
+      assert.equal(stageUnder(reward, '<think></think><answer>C</answer>'), 'direct_answer_hacker', reward)
+      assert.equal(stageUnder(reward, '<think>Emboli.</think><answer>C</answer>'), 'direct_answer_hacker', reward)
+      assert.equal(stageUnder(reward, '<think>The answer is D.</think><answer>D</answer>'), 'concise_structurer', reward)
+      assert.equal(stageUnder(reward, '<think></think><answer>A</answer>'), 'concise_structurer', reward)
+    }
+    // Reasoning stays reasoning whoever pays.
+    const reasoned = '<think>Renal failure began two weeks after catheterization, which suggests an embolic cause; contrast nephropathy is ruled out because it starts within days.</think><answer>C</answer>'
+    assert.equal(stageUnder('binary', reasoned), 'reintegrated_reasoning')
+    assert.equal(stageUnder('format_correct', reasoned), 'reintegrated_reasoning')
+    // A weighted sum checks the format when a term with weight does.
+    assert.equal(resolveReward('binary:1,format:0.1').checksFormat, true)
+    assert.equal(resolveReward('binary').checksFormat, false)
   })
 
   it('thresholds are options', () => {

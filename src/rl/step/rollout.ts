@@ -2,6 +2,7 @@ import type { QARecord } from '../../data/record.js'
 import { DEFAULT_GEN, type Generator, type GenOutput } from '../../generate/generator.js'
 import type { RewardFn, RewardResult } from '../../reward/rewards.js'
 import { classifyStage, type Stage } from '../../reward/stages.js'
+import { rewardView } from '../../reward/score.js'
 import type { PromptTemplate } from '../../reward/templates.js'
 import { Rng, hashString32 } from '../../util/rng.js'
 import type { TrainerState } from '../checkpoint.js'
@@ -53,13 +54,14 @@ export async function sampleAndScore(ctx: RolloutContext, cfg: TrainConfig, prom
   return outs.flatMap((samplesOf, i) =>
     samplesOf.map((out) => {
       const rec = rendered[i]!.record
+      const reward = ctx.reward(out.text, rec, rewardCtx)
       return {
         record: rec,
         group: groupBase + i,
         prompt: rendered[i]!.ids,
         out,
-        reward: ctx.reward(out.text, rec, rewardCtx),
-        stage: ctx.template.answerFormat === 'r1' ? classifyStage(out.text, rec, { prefix: ctx.template.completionPrefix }) : null,
+        reward,
+        stage: ctx.template.answerFormat === 'r1' ? classifyStage(out.text, rec, { prefix: ctx.template.completionPrefix, reward: rewardView(ctx.reward, reward) }) : null,
       }
     }),
   )
