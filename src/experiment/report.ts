@@ -19,7 +19,7 @@ const pts = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(100 * x
 export function accuracySpec(spec: ExperimentSpec, r: ExperimentResults): TopLevelSpec {
   const numeric = spec.variants.every((v) => v.x !== undefined)
   const xOf = (name: string) => (numeric ? r.variants[name]!.x! : name)
-  const x = numeric ? { field: 'x', type: 'quantitative' as const, title: spec.x_title, axis: { tickMinStep: 1 } } : { field: 'x', type: 'ordinal' as const, title: spec.x_title, sort: spec.variants.map((v) => v.name) }
+  const x = numeric ? { field: 'x', type: 'quantitative' as const, title: spec.x_title, axis: { tickMinStep: 1 }, scale: { zero: false, padding: 30 } } : { field: 'x', type: 'ordinal' as const, title: spec.x_title, sort: spec.variants.map((v) => v.name) }
   const means = spec.variants.filter((v) => r.variants[v.name]!.seeds_done.length > 0).map((v) => ({ x: xOf(v.name), variant: v.name, mean: r.variants[v.name]!.mean, lo: r.variants[v.name]!.ci95[0], hi: r.variants[v.name]!.ci95[1] }))
   const seeds = spec.variants.flatMap((v) => Object.entries(r.variants[v.name]!.accuracy_by_seed).map(([seed, acc]) => ({ x: xOf(v.name), seed, acc })))
   const y = { type: 'quantitative' as const, title: 'held-out accuracy', scale: { domain: [0, 1] }, axis: { format: '%' } }
