@@ -7,6 +7,7 @@ import { loadReferences, resultTable, tableMarkdown, type ReferenceRow } from '.
 import { writeFileAtomic } from '../util/atomic.js'
 import { renderVegaLite } from './charts.js'
 import { readRun, type RunData } from './run-data.js'
+import { STAGES } from '../reward/stages.js'
 import { DYNAMICS, evalBarsSpec, lengthsSpec, levelsSpec, metricSpec, stagesSpec } from './specs.js'
 
 export interface ReportInput {
@@ -90,6 +91,14 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<{
   const table = evals.length > 0 ? tableHtml(tableMarkdown(resultTable(evals, refs))) : '<p>No evaluation given (use --eval NAME=DIR).</p>'
   const figure = (c: ReportChart) => `<figure class="chart" id="${c.id}">${c.svg}<figcaption>${esc(c.title)}${c.note ? `<br><span class="note">${esc(c.note)}</span>` : ''}</figcaption></figure>`
   const samples: Record<string, unknown>[] = runs.flatMap((r) => r.samples.slice(-200).map((s) => ({ run: r.name, ...s })))
+  // Three real completions per reasoning stage and run (earliest, middle and latest logged), so a reader sees what each stage looks like.
+  const byStage = runs.flatMap((r) =>
+    STAGES.flatMap((stage) => {
+      const xs = r.samples.filter((x) => x.stage === stage)
+      const pick = xs.length <= 3 ? xs : [xs[0]!, xs[Math.floor(xs.length / 2)]!, xs[xs.length - 1]!]
+      return pick.map((x): Record<string, unknown> & { stage: string } => ({ ...x, run: r.name, stage }))
+    }),
+  )
   const problems = runs.flatMap((r) => [...(r.exists ? [] : [`${r.dir}: no such run directory`]), ...r.badLines.map((b) => `${r.name}/metrics.jsonl line ${b.line} could not be read (${b.text})`)])
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(input.title ?? 'medrl report')}</title>
@@ -110,6 +119,11 @@ ${problems.map((p) => `<p class="problem">${esc(p)}</p>`).join('\n')}
 ${table}
 ${evals.length > 0 ? '<p class="note">Cells: accuracy (%) ± its bootstrap standard deviation (1,000 resamples; the 95% intervals are in each results.json). Each row’s average is over the table’s columns, shown for rows that have them all.</p>' : ''}
 <div class="charts">${charts.filter((c) => ['evaluations', 'accuracy-by-level'].includes(c.id)).map(figure).join('\n')}</div>
+${byStage.length > 0 ? `<h2>Reasoning stages, by example</h2>
+<p class="note">Up to three logged completions per stage and run (the earliest, a middle one and the latest), as the stage rules read them under the run's reward.</p>
+<table class="samples stage-examples"><thead><tr><th>run</th><th>stage</th><th>step</th><th>reward</th><th>completion</th></tr></thead><tbody>
+${byStage.map((s) => `<tr><td>${esc(String(s.run))}</td><td>${esc(s.stage.replace(/_/g, ' '))}</td><td>${esc(String(s.step ?? ''))}</td><td>${esc(String(s.reward ?? ''))}</td><td>${esc(String(s.completion ?? ''))}</td></tr>`).join('\n')}
+</tbody></table>` : ''}
 <h2>Sampled completions</h2>
 <p><input id="filter" placeholder="filter (text, stage, id…)" oninput="for(const tr of document.querySelectorAll('.samples tbody tr'))tr.style.display=tr.textContent.toLowerCase().includes(this.value.toLowerCase())?'':'none'"></p>
 <table class="samples"><thead><tr><th>run</th><th>step</th><th>id</th><th>answer</th><th>extracted</th><th>reward</th><th>stage</th><th>completion</th></tr></thead><tbody>

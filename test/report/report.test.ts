@@ -53,6 +53,12 @@ describe('medrl report', () => {
     assert.match(html, /Llama-3\.1-8B-Instruct/)
     assert.match(html, /class="samples"/)
     assert.match(html, /<td>grpo-r1<\/td><td>3<\/td>/)
+    // Real completions per reasoning stage, each row naming one of the six stages; at most three per stage.
+    const stageRows = [...html.matchAll(/<tr><td>grpo-r1<\/td><td>(format failure|verbose formatter|concise structurer|direct answer hacker|step by step exploit|reintegrated reasoning)<\/td>/g)].map((m) => m[1])
+    assert.ok(stageRows.length > 0, 'stage examples shown')
+    for (const st of new Set(stageRows)) assert.ok(stageRows.filter((x) => x === st).length <= 3, st)
+    // Question lengths in the policy's tokens, both units in the note.
+    assert.match(html, /Median per source: color-rule \d+ tokens, \d+ characters/)
   })
 })
 
