@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { TopLevelSpec } from 'vega-lite'
 import { renderVegaLite } from '../report/charts.js'
 import { writeFileAtomic } from '../util/atomic.js'
-import type { ExperimentResults } from './results.js'
+import type { ExperimentResults, SetResult } from './results.js'
 import type { ExperimentSpec } from './spec.js'
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json'
@@ -18,21 +18,26 @@ const pts = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(100 * x
  */
 export function accuracySpec(spec: ExperimentSpec, r: ExperimentResults): TopLevelSpec {
   const numeric = spec.variants.every((v) => v.x !== undefined)
+  const many = r.eval_sets.length > 1
   const xOf = (name: string) => (numeric ? r.variants[name]!.x! : name)
   const x = numeric ? { field: 'x', type: 'quantitative' as const, title: spec.x_title, axis: { tickMinStep: 1 }, scale: { zero: false, padding: 30 } } : { field: 'x', type: 'ordinal' as const, title: spec.x_title, sort: spec.variants.map((v) => v.name) }
-  const means = spec.variants.filter((v) => r.variants[v.name]!.seeds_done.length > 0).map((v) => ({ x: xOf(v.name), variant: v.name, mean: r.variants[v.name]!.mean, lo: r.variants[v.name]!.ci95[0], hi: r.variants[v.name]!.ci95[1] }))
-  const seeds = spec.variants.flatMap((v) => Object.entries(r.variants[v.name]!.accuracy_by_seed).map(([seed, acc]) => ({ x: xOf(v.name), seed, acc })))
+  const done = spec.variants.filter((v) => r.variants[v.name]!.seeds_done.length > 0)
+  const means = done.flatMap((v) => r.eval_sets.map((set) => ({ x: xOf(v.name), set, mean: r.variants[v.name]!.by_eval_set[set]!.mean, lo: r.variants[v.name]!.by_eval_set[set]!.ci95[0], hi: r.variants[v.name]!.by_eval_set[set]!.ci95[1] })))
+  const seeds = spec.variants.flatMap((v) => r.eval_sets.flatMap((set) => Object.entries(r.variants[v.name]!.by_eval_set[set]?.accuracy_by_seed ?? {}).map(([seed, acc]) => ({ x: xOf(v.name), set, seed, acc }))))
+  const bases = r.eval_sets.map((set) => ({ set, base: r.base_accuracy_by_eval_set[set] }))
   const y = { type: 'quantitative' as const, title: 'held-out accuracy', scale: { domain: [0, 1] }, axis: { format: '%' } }
+  const color = many ? { color: { field: 'set', type: 'nominal' as const, title: 'evaluation set', legend: LEGEND } } : {}
+  const offset = !numeric && many ? { xOffset: { field: 'set' } } : {}
   return {
     $schema: SCHEMA,
     title: `${spec.name}: held-out accuracy (mean of ${r.seeds.length} seeds, 95% interval; dots: seeds; dashed: base)`,
     width: 600,
     height: 300,
     layer: [
-      { data: { values: means }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { field: 'lo', ...y }, y2: { field: 'hi' } } },
-      { data: { values: means }, mark: { type: numeric ? 'line' : 'point', point: true, filled: true, size: 80 } as never, encoding: { x, y: { field: 'mean', ...y } } },
-      { data: { values: seeds }, mark: { type: 'point', opacity: 0.5, size: 30 }, encoding: { x, y: { field: 'acc', ...y }, xOffset: numeric ? undefined : { field: 'seed' } } as never },
-      { data: { values: [{ base: r.base_accuracy }] }, mark: { type: 'rule', strokeDash: [6, 4], color: 'gray' }, encoding: { y: { field: 'base', ...y } } },
+      { data: { values: means }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { field: 'lo', ...y }, y2: { field: 'hi' }, ...color, ...offset } },
+      { data: { values: means }, mark: { type: numeric ? 'line' : 'point', point: true, filled: true, size: 80 } as never, encoding: { x, y: { field: 'mean', ...y }, ...color, ...offset } },
+      { data: { values: seeds }, mark: { type: 'point', opacity: 0.5, size: 30 }, encoding: { x, y: { field: 'acc', ...y }, ...color, ...offset } as never },
+      { data: { values: bases }, mark: { type: 'rule', strokeDash: [6, 4] }, encoding: { y: { field: 'base', ...y }, ...(many ? color : { color: { value: 'gray' } }) } },
     ],
   } as TopLevelSpec
 }
@@ -57,22 +62,32 @@ function esc(s: string): string {
 
 /** The table of an experiment as Markdown rows (the README and notes quote it). */
 export function resultsTable(spec: ExperimentSpec, r: ExperimentResults): string[][] {
-  const head = ['variant', 'train questions', 'seeds', 'held-out accuracy (mean ± std over seeds)', '95% interval', `vs ${spec.baseline} (points, 95% interval)`]
+  const [primary, ...others] = r.eval_sets
+  const suffix = others.length > 0 ? ` (${primary})` : ''
+  const head = ['variant', 'train questions', 'seeds', `held-out accuracy${suffix} (mean ± std over seeds)`, '95% interval', `vs ${spec.baseline} (points, 95% interval)`, ...others.map((s) => `${s}: mean [95% interval], vs ${spec.baseline}`)]
+  const base = ['base model', '–', '–', pct(r.base_accuracy), '–', '–', ...others.map((s) => pct(r.base_accuracy_by_eval_set[s]!))]
   const rows = spec.variants.map((v) => {
     const x = r.variants[v.name]!
     const n = [...new Set(x.train_questions)]
-    return [v.name, n.join('/') || '–', String(x.seeds_done.length), `${pct(x.mean)} ± ${(100 * x.std_across_seeds).toFixed(1)}`, `[${pct(x.ci95[0])}, ${pct(x.ci95[1])}]`, x.diff_to_baseline ? `${pts(x.diff_to_baseline.mean)} [${pts(x.diff_to_baseline.ci95[0])}, ${pts(x.diff_to_baseline.ci95[1])}]` : v.name === spec.baseline ? 'baseline' : '–']
+    const diff = (d: SetResult['diff_to_baseline']) => (d ? `${pts(d.mean)} [${pts(d.ci95[0])}, ${pts(d.ci95[1])}]` : v.name === spec.baseline ? 'baseline' : '–')
+    const other = others.map((s) => {
+      const y = x.by_eval_set[s]!
+      return `${pct(y.mean)} [${pct(y.ci95[0])}, ${pct(y.ci95[1])}], ${diff(y.diff_to_baseline)}`
+    })
+    return [v.name, n.join('/') || '–', String(x.seeds_done.length), `${pct(x.mean)} ± ${(100 * x.std_across_seeds).toFixed(1)}`, `[${pct(x.ci95[0])}, ${pct(x.ci95[1])}]`, diff(x.diff_to_baseline), ...other]
   })
-  return [head, ...rows]
+  return [head, base, ...rows]
 }
 
 /** DIR/report/: index.html with the table and the figures, and each figure as PNG and SVG. */
 export async function writeExperimentReport(dir: string, spec: ExperimentSpec, r: ExperimentResults): Promise<void> {
   mkdirSync(dir, { recursive: true })
+  // Training curves only once some RL cell has logged steps (SFT cells have no reward).
+  const hasCurve = (k: 'reward_by_step' | 'effective_ratio_by_step') => Object.values(r.variants).some((v) => v[k].some((x) => x !== null))
   const charts: [string, TopLevelSpec][] = [
     ['accuracy', accuracySpec(spec, r)],
-    ['reward', curveSpec(r, 'reward_by_step', 'Training reward per step (mean over seeds)')],
-    ['effective-ratio', curveSpec(r, 'effective_ratio_by_step', 'Effective-query ratio per step (mean over seeds)')],
+    ...(hasCurve('reward_by_step') ? [['reward', curveSpec(r, 'reward_by_step', 'Training reward per step (mean over seeds)')] as [string, TopLevelSpec]] : []),
+    ...(hasCurve('effective_ratio_by_step') ? [['effective-ratio', curveSpec(r, 'effective_ratio_by_step', 'Effective-query ratio per step (mean over seeds)')] as [string, TopLevelSpec]] : []),
   ]
   const figures: string[] = []
   for (const [id, s] of charts) {

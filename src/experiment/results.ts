@@ -8,10 +8,8 @@ import { mean } from '../util/stats.js'
 import { cellDir } from './layout.js'
 import type { ExperimentSpec } from './spec.js'
 
-export interface VariantResult {
-  x: number | null
-  /** Seeds whose cell has finished. */
-  seeds_done: number[]
+/** A variant's held-out accuracy on one evaluation set. */
+export interface SetResult {
   /** Held-out accuracy of each finished seed. */
   accuracy_by_seed: Record<string, number>
   /** Mean over seeds, and the std across seeds. */
@@ -21,9 +19,17 @@ export interface VariantResult {
   ci95: [number, number]
   /** Paired (same questions) difference to the baseline variant, seed-averaged per question. */
   diff_to_baseline: { mean: number; ci95: [number, number] } | null
+}
+
+export interface VariantResult extends SetResult {
+  x: number | null
+  /** Seeds whose cell has finished. */
+  seeds_done: number[]
+  /** Every evaluation set by name (the top-level fields are the first set's, the primary measure). */
+  by_eval_set: Record<string, SetResult>
   /** Training questions per seed (the subset's size). */
   train_questions: number[]
-  /** Per training step, averaged over seeds: mean reward and the effective-query ratio. */
+  /** Per training step, averaged over seeds: mean reward and the effective-query ratio (RL variants). */
   reward_by_step: (number | null)[]
   effective_ratio_by_step: (number | null)[]
 }
@@ -34,8 +40,11 @@ export interface ExperimentResults {
   finding: string
   seeds: number[]
   baseline: string
+  /** The evaluation sets, the primary first. */
+  eval_sets: string[]
   held_out_questions: number
   base_accuracy: number
+  base_accuracy_by_eval_set: Record<string, number>
   variants: Record<string, VariantResult>
   wall_seconds: number
 }
@@ -61,6 +70,11 @@ function pooled(rows: PredictionRow[][]): PredictionRow[] {
   return rows.flat()
 }
 
+/** The evaluation sets of a spec, the primary first. */
+export function evalSetNames(spec: ExperimentSpec): string[] {
+  return spec.testbed ? spec.testbed.eval_sets : ['heldout']
+}
+
 /** Results of the grid so far: per variant, the seeds done, their mean and spread, and intervals. */
 export function summarise(spec: ExperimentSpec, out: string, baseEval: EvalResults, status: 'running' | 'complete', wallSeconds: number): ExperimentResults {
   const finishedRows = (variant: string) =>
@@ -70,39 +84,51 @@ export function summarise(spec: ExperimentSpec, out: string, baseEval: EvalResul
         return existsSync(join(e, 'results.json')) && isComplete(readResults(e))
       })
       .map((s) => ({ seed: s, rows: readPredictions(join(cellDir(out, variant, s), 'eval')) }))
+  const sets = evalSetNames(spec)
   const baselineRows = pooled(finishedRows(spec.baseline).map((x) => x.rows))
-  const variants: Record<string, VariantResult> = {}
-  for (const v of spec.variants) {
-    const done = finishedRows(v.name)
-    const accs = Object.fromEntries(done.map((d) => [String(d.seed), mean(d.rows.map((r) => (r.correct ? 1 : 0)))]))
-    const rows = pooled(done.map((d) => d.rows))
+  const setResult = (done: { seed: number; rows: PredictionRow[] }[], isBaseline: boolean, set: string): SetResult => {
+    const only = (rows: PredictionRow[]) => rows.filter((r) => r.benchmark === set)
+    const accs = Object.fromEntries(done.map((d) => [String(d.seed), mean(only(d.rows).map((r) => (r.correct ? 1 : 0)))]))
+    const rows = only(pooled(done.map((d) => d.rows)))
     const perItem = new Map<string, number[]>()
     for (const r of rows) (perItem.get(r.id) ?? perItem.set(r.id, []).get(r.id)!).push(r.correct ? 1 : 0)
     const ci: Interval = bootstrapMean([...perItem.values()].map((c) => mean(c)), 1000, 0)
-    const cmp = v.name !== spec.baseline && rows.length > 0 && baselineRows.length > 0 ? compareRuns(baselineRows, rows, 1000, 0)[0] : undefined
-    const runDirs = spec.seeds.map((s) => join(cellDir(out, v.name, s), 'run'))
-    variants[v.name] = {
-      x: v.x ?? null,
-      seeds_done: done.map((d) => d.seed),
+    const base = only(baselineRows)
+    const cmp = !isBaseline && rows.length > 0 && base.length > 0 ? compareRuns(base, rows, 1000, 0)[0] : undefined
+    return {
       accuracy_by_seed: accs,
       mean: done.length > 0 ? mean(Object.values(accs)) : NaN,
       std_across_seeds: std(Object.values(accs)),
       ci95: ci.ci95,
       diff_to_baseline: cmp ? { mean: cmp.diff.mean, ci95: cmp.diff.ci95 } : null,
+    }
+  }
+  const variants: Record<string, VariantResult> = {}
+  for (const v of spec.variants) {
+    const done = finishedRows(v.name)
+    const bySet = Object.fromEntries(sets.map((set) => [set, setResult(done, v.name === spec.baseline, set)]))
+    const runDirs = spec.seeds.map((s) => join(cellDir(out, v.name, s), 'run'))
+    variants[v.name] = {
+      x: v.x ?? null,
+      seeds_done: done.map((d) => d.seed),
+      ...bySet[sets[0]!]!,
+      by_eval_set: bySet,
       train_questions: spec.seeds.map((s) => join(cellDir(out, v.name, s), 'subset.jsonl')).filter((f) => existsSync(f)).map(countLines),
       reward_by_step: byStep(runDirs, 'reward/mean'),
       effective_ratio_by_step: byStep(runDirs, 'rollout/effective_ratio'),
     }
   }
-  const heldOut = baseEval.benchmarks.heldout
+  const primary = baseEval.benchmarks[sets[0]!]
   return {
     name: spec.name,
     status,
     finding: spec.finding,
     seeds: spec.seeds,
     baseline: spec.baseline,
-    held_out_questions: heldOut?.n ?? 0,
-    base_accuracy: heldOut?.accuracy ?? NaN,
+    eval_sets: sets,
+    held_out_questions: primary?.n ?? 0,
+    base_accuracy: primary?.accuracy ?? NaN,
+    base_accuracy_by_eval_set: Object.fromEntries(sets.map((set) => [set, baseEval.benchmarks[set]!.accuracy])),
     variants,
     wall_seconds: wallSeconds,
   }

@@ -14,7 +14,9 @@ import { readResults } from '../eval/tables.js'
 import { modelFingerprint } from '../model/fingerprint.js'
 import { TextTokenizer } from '../model/tokenizer.js'
 import { parseTrainConfig } from '../rl/config.js'
-import { makeQuestions } from '../synth/questions.js'
+import { makeQuestions, makeShiftQuestions } from '../synth/questions.js'
+import { parseSftConfig } from '../sft/config.js'
+import { sft } from '../sft/trainer.js'
 import { makeCorpus, makeWorld } from '../synth/world.js'
 import { DEMO_BASE, pretrainKey } from '../demo/pipeline.js'
 import { DEFAULT_PRETRAIN } from '../synth/pretrain.js'
@@ -36,7 +38,8 @@ export interface ExperimentOptions {
 interface Pools {
   base: string
   train: QARecord[]
-  heldOutFile: string
+  /** Held-out sets by name (each an evaluation suite); the first is the experiment's primary measure. */
+  evalSets: { name: string; file: string }[]
 }
 
 /** The question pool, the held-out questions and the base: the testbed's (written into DIR/testbed) or the spec's files. */
@@ -51,11 +54,17 @@ async function pools(spec: ExperimentSpec, out: string): Promise<Pools> {
     const dir = join(out, 'testbed')
     mkdirSync(dir, { recursive: true })
     writeRecords(join(dir, 'train.jsonl'), train)
-    writeRecords(join(dir, 'test.jsonl'), test)
-    return { base: DEMO_BASE, train, heldOutFile: join(dir, 'test.jsonl') }
+    const shift = makeShiftQuestions(world, { train, test, warmup }, spec.testbed.seed)
+    const sets: Record<string, QARecord[]> = { heldout: test, id: shift.id, style: shift.style }
+    const evalSets = spec.testbed.eval_sets.map((name) => {
+      const file = join(dir, `${name === 'heldout' ? 'test' : `test-${name}`}.jsonl`)
+      writeRecords(file, sets[name]!)
+      return { name, file }
+    })
+    return { base: DEMO_BASE, train, evalSets }
   }
   const { records } = await importFiles(spec.train_files)
-  return { base: spec.base!, train: records, heldOutFile: spec.eval_files.length === 1 ? spec.eval_files[0]! : await mergeFiles(spec.eval_files, out) }
+  return { base: spec.base!, train: records, evalSets: [{ name: 'heldout', file: spec.eval_files.length === 1 ? spec.eval_files[0]! : await mergeFiles(spec.eval_files, out) }] }
 }
 
 async function mergeFiles(files: string[], out: string): Promise<string> {
@@ -83,6 +92,29 @@ function subsetOf(v: VariantSpec, leveled: readonly QARecord[], seed: number, co
   return { opts, records, report: { counts, short: records.length < v.subset.total ? [{ level: 0, source: null, wanted: v.subset.total, available: records.length }] : [] } }
 }
 
+/** A plain-object deep merge: `over`'s keys win, objects merge key by key. */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k]
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? merge(b as Record<string, unknown>, v as Record<string, unknown>) : v
+  }
+  return out
+}
+
+/** An RL cell: the spec's train config with the variant's overrides, through the engine seam. */
+async function reinforce(spec: ExperimentSpec, v: VariantSpec, base: string, subset: string, seed: number, runDir: string, resume: boolean, onStep: (s: number) => void) {
+  const t = merge(spec.train, v.train)
+  const raw = { ...t, seed, model: { path: base }, data: { ...((t.data as object | undefined) ?? {}), files: [subset], template: spec.template } }
+  return runTraining(parseTrainConfig(raw, `${v.name} seed ${seed}`), raw, runDir, { resume, info: () => {}, onStep })
+}
+
+/** An SFT cell: the spec's sft config on the variant's subset. */
+async function fineTune(spec: ExperimentSpec, v: VariantSpec, base: string, subset: string, seed: number, runDir: string, resume: boolean, onStep: (s: number) => void) {
+  const raw = { ...spec.sft, seed, model: { path: base }, data: { ...((spec.sft.data as object | undefined) ?? {}), files: [subset], template: spec.template } }
+  return sft(parseSftConfig(raw, `${v.name} seed ${seed}`), runDir, { resume, onStep })
+}
+
 /**
  * Runs an experiment: difficulty levels once for the base, then every cell (variant × seed): its subset,
  * training, and greedy evaluation on the held-out questions. Finished cells are kept; a rerun continues the
@@ -102,8 +134,7 @@ export async function runExperiment(spec: ExperimentSpec, out: string, o: Experi
   const baseBackend = EmbeddedBackend.fromDir(p.base)
   const leveled = await estimateDifficulty(baseBackend, p.train, { k: spec.difficulty.k, template: spec.template, maxNewTokens: spec.difficulty.max_new_tokens, temperature: spec.difficulty.temperature, seed: 0, batchSize: 48, out: join(out, 'levels.progress.jsonl') })
   writeRecords(join(out, 'levels.jsonl'), leveled)
-  const heldOut = { name: 'heldout', description: 'held-out questions', files: [p.heldOutFile] }
-  const evalSettings = { suites: [heldOut], template: spec.template, mode: spec.eval.mode, maxNewTokens: spec.eval.max_new_tokens, batchSize: 48 }
+  const evalSettings = { suites: p.evalSets.map((e) => ({ name: e.name, description: `held-out questions (${e.name})`, files: [e.file] })), template: spec.template, mode: spec.eval.mode, maxNewTokens: spec.eval.max_new_tokens, batchSize: 48 }
   info(`difficulty: ${leveled.length} questions in levels L1–L${spec.difficulty.k + 1}; evaluating the base`)
   const baseEval = await runEval(baseBackend, { ...evalSettings, out: join(out, 'eval-base') })
   await baseBackend.close()
@@ -130,14 +161,13 @@ export async function runExperiment(spec: ExperimentSpec, out: string, o: Experi
       if (sub.records.length === 0) throw new Error(`variant ${v.name}: its subset is empty (levels ${sub.opts.levels.join(', ')}, sources ${sub.opts.sources.join(', ') || 'all'}): no question matches`)
       writeRecords(join(dir, 'subset.jsonl'), sub.records)
       writeFileAtomic(join(dir, 'subset.manifest.json'), `${JSON.stringify(await subsetManifest([join(out, 'levels.jsonl')], sub.opts, sub.report, sub.records.length), null, 2)}\n`)
-      const raw = { ...spec.train, seed, model: { path: p.base }, data: { ...((spec.train.data as object | undefined) ?? {}), files: [join(dir, 'subset.jsonl')], template: spec.template } }
-      const cfg = parseTrainConfig(raw, `${v.name} seed ${seed}`)
       const runDir = join(dir, 'run')
       const hasRun = existsSync(runDir) && readdirSync(runDir).length > 0
       const label = `${v.name} seed ${seed} (${sub.records.length} questions)`
-      info(`${label}: training${hasRun ? ' (resuming)' : ''}`)
-      const r = await runTraining(cfg, raw, runDir, { resume: hasRun, info: () => {}, onStep: (step) => progress.update(finished, `${label}: step ${step}/${cfg.total_steps}`) })
-      if (!r.lastCheckpoint) throw new Error(`${label}: the ${cfg.engine} engine left no Hugging Face checkpoint to evaluate (export one first)`)
+      info(`${label}: ${v.method === 'sft' ? 'fine-tuning' : 'training'}${hasRun ? ' (resuming)' : ''}`)
+      const onStep = (step: number) => progress.update(finished, `${label}: step ${step}`)
+      const r = v.method === 'sft' ? await fineTune(spec, v, p.base, join(dir, 'subset.jsonl'), seed, runDir, hasRun, onStep) : await reinforce(spec, v, p.base, join(dir, 'subset.jsonl'), seed, runDir, hasRun, onStep)
+      if (!r.lastCheckpoint) throw new Error(`${label}: the engine left no Hugging Face checkpoint to evaluate (export one first)`)
       const policy = EmbeddedBackend.fromDir(r.lastCheckpoint)
       try {
         await runEval(policy, { ...evalSettings, out: join(dir, 'eval') })

@@ -31,6 +31,8 @@ const VariantSchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only (it names a directory)'),
     x: z.number().optional().describe("the variant's value on the figure's x axis (e.g. the highest level included)"),
+    method: z.enum(['rl', 'sft']).default('rl').describe('rl: medrl train with the spec’s train config; sft: medrl sft with its sft config'),
+    train: z.record(z.string(), z.unknown()).default({}).describe('overrides of the spec’s train config for this variant (e.g. algorithm: ppo)'),
     subset: SubsetSchema,
   })
   .strict()
@@ -44,7 +46,14 @@ export const ExperimentSchema = z
     seeds: z.array(z.number().int()).min(1),
     baseline: z.string().describe('the variant every other is compared with'),
     x_title: z.string().default('variant'),
-    testbed: z.object({ seed: z.number().int().default(0) }).strict().optional().describe("the clinical testbed's questions and its committed base model"),
+    testbed: z
+      .object({
+        seed: z.number().int().default(0),
+        eval_sets: z.array(z.enum(['heldout', 'id', 'style'])).min(1).default(['heldout']).describe('heldout: held-out diseases; id: unseen vignettes of training diseases; style: held-out diseases in a wording never trained on'),
+      })
+      .strict()
+      .optional()
+      .describe("the clinical testbed's questions and its committed base model"),
     base: z.string().optional().describe('a base model directory (instead of the testbed base)'),
     train_files: z.array(z.string()).default([]).describe('the question pool (instead of the testbed training questions)'),
     eval_files: z.array(z.string()).default([]).describe('held-out questions (instead of the testbed held-out questions)'),
@@ -53,6 +62,8 @@ export const ExperimentSchema = z
     eval: z.object({ max_new_tokens: z.number().int().positive().default(64), mode: z.enum(['lenient', 'strict']).default('lenient') }).strict().default({ max_new_tokens: 64, mode: 'lenient' }),
     /** A `medrl train` config without model.path, data.files, data.template and seed (the experiment sets those). */
     train: z.record(z.string(), z.unknown()).default({}),
+    /** A `medrl sft` config without model.path, data.files, data.template and seed, for variants with method: sft. */
+    sft: z.record(z.string(), z.unknown()).default({}),
     variants: z.array(VariantSchema).min(1),
   })
   .strict()
@@ -85,9 +96,13 @@ export function readExperimentSpec(path: string): ExperimentSpec {
   if (!names.includes(spec.baseline)) throw new Error(`${path}: baseline: "${spec.baseline}" is not a variant (${names.join(', ')})`)
   if (!spec.testbed === !spec.base) throw new Error(`${path}: give either testbed (the clinical testbed and its base) or base (a model directory), not ${spec.testbed ? 'both' : 'neither'}`)
   if (spec.base && (spec.train_files.length === 0 || spec.eval_files.length === 0)) throw new Error(`${path}: with base, give train_files (the question pool) and eval_files (held-out questions)`)
-  for (const key of ['seed', 'model'] as const) if (key in spec.train) throw new Error(`${path}: train.${key}: the experiment sets it (from seeds, and from testbed or base)`)
-  const data = spec.train.data as Record<string, unknown> | undefined
-  for (const key of ['files', 'template'] as const) if (data && key in data) throw new Error(`${path}: train.data.${key}: the experiment sets it (each variant's subset; template at the top level)`)
+  // What every cell's config gets from the experiment itself may not be set in its sections.
+  const sections: [string, Record<string, unknown>][] = [['train', spec.train], ['sft', spec.sft], ...spec.variants.map((v): [string, Record<string, unknown>] => [`variants.${v.name}.train`, v.train])]
+  for (const [where, cfg] of sections) {
+    for (const key of ['seed', 'model'] as const) if (key in cfg) throw new Error(`${path}: ${where}.${key}: the experiment sets it (from seeds, and from testbed or base)`)
+    const data = cfg.data as Record<string, unknown> | undefined
+    for (const key of ['files', 'template'] as const) if (data && key in data) throw new Error(`${path}: ${where}.data.${key}: the experiment sets it (each variant's subset; template at the top level)`)
+  }
   for (const v of spec.variants) {
     variantLevels(v, path)
     if ((v.subset.per_level === undefined) === (v.subset.total === undefined)) throw new Error(`${path}: variants.${v.name}.subset: give per_level (balanced by level) or total (drawn at random), one of them`)

@@ -158,3 +158,46 @@ export function deriveAnswer(w: World, r: QARecord): string | null {
   const hit = Object.entries(r.options).find(([, t]) => t === drug)
   return hit ? hit[0] : null
 }
+
+/**
+ * Held-out questions for in- and out-of-distribution evaluation (Med-RLVR's comparison), from their own
+ * random stream so the testbed's questions are unchanged:
+ * - `id`: new two-hop vignettes (one long, one short per disease) about the *training* diseases, in the
+ *   training styles, none identical to a training question: unseen questions, seen diseases;
+ * - `style`: two-hop questions about the *held-out* diseases in a wording never used in training (a chart
+ *   note and a question about the agent to start): unseen diseases and an unseen style.
+ */
+export function makeShiftQuestions(w: World, t: Testbed, seed: number): { id: QARecord[]; style: QARecord[] } {
+  const rng = new Rng(hashString32(`${seed}:shift`))
+  const seen = new Set(t.train.map((r) => r.question))
+  const trainDiseases = new Set(t.train.filter((r) => r.meta.kind === 'two-hop').map((r) => String(r.meta.disease)))
+  const heldOut = new Set(t.test.map((r) => String(r.meta.disease)))
+  const id: QARecord[] = []
+  const style: QARecord[] = []
+  let n = 0
+  for (const d of w.diseases) {
+    if (trainDiseases.has(d.name)) {
+      for (const long of [true, false]) {
+        for (let attempt = 0; attempt < 20; attempt++) {
+          const f = rng.shuffle(d.findings)
+          const q = long
+            ? `A ${AGES[rng.int(AGES.length)]}-year-old patient comes to the clinic with ${list(f)} for ${2 + rng.int(12)} days. ${EXTRAS[rng.int(EXTRAS.length)]} What is the most appropriate first-line treatment?`
+            : `${list(f)}. First-line treatment?`
+          const text = q.charAt(0).toUpperCase() + q.slice(1)
+          if (seen.has(text)) continue
+          seen.add(text)
+          id.push(record(`synth-id-${n++}`, long ? 'synth-vignette' : 'synth-short', 'test-id', text, d, w, rng, 'two-hop'))
+          break
+        }
+      }
+    }
+    if (heldOut.has(d.name)) {
+      for (let k = 0; k < 2; k++) {
+        const f = rng.shuffle(d.findings)
+        const q = `Chart note: ${list(f)} on examination today. Which agent should be started first?`
+        style.push(record(`synth-style-${n++}`, 'synth-style', 'test-style', q, d, w, rng, 'two-hop'))
+      }
+    }
+  }
+  return { id, style }
+}

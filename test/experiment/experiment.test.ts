@@ -102,6 +102,62 @@ describe('medrl experiment', () => {
     assert.match(changed.stderr, /experiment\.settings\.json: this output holds an earlier experiment with other settings \(spec: /)
   })
 
+  it("Med-RLVR's comparison in miniature: SFT, PPO and GRPO from one base on the same questions, two seeds, in and out of distribution", () => {
+    const dir = tempDir('medrl-exp-cmp-')
+    const spec = join(dir, 'cmp.yaml')
+    writeFileSync(
+      spec,
+      `name: cmp
+seeds: [0, 1]
+baseline: sft
+testbed: { seed: 0, eval_sets: [id, heldout, style] }
+template: r1-text
+difficulty: { k: 2, max_new_tokens: 32 }
+eval: { max_new_tokens: 32 }
+train:
+  total_steps: 1
+  data: { reward: format_correct }
+  rollout: { train_batch_size: 4, num_generations: 4, max_new_tokens: 32 }
+  actor: { learning_rate: 1.0e-4, micro_batch_size: 64 }
+sft:
+  total_steps: 2
+  optim: { learning_rate: 1.0e-4, train_batch_size: 8, micro_batch_size: 8 }
+  trainer: { eval_steps: 0 }
+variants:
+  - { name: sft, method: sft, subset: { levels: "1-3", total: 144 } }
+  - { name: ppo, subset: { levels: "1-3", total: 144 }, train: { algorithm: ppo, kl: { kl_coef: 0.001 }, actor: { ppo_epochs: 1 } } }
+  - { name: grpo, subset: { levels: "1-3", total: 144 }, train: { algorithm: grpo } }
+`,
+    )
+    const out = join(dir, 'out')
+    const r = runCli(['experiment', spec, '--out', out])
+    assert.equal(r.code, 0, r.stderr)
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+    assert.deepEqual(res.eval_sets, ['id', 'heldout', 'style'])
+    assert.equal(res.status, 'complete')
+    for (const v of ['sft', 'ppo', 'grpo']) {
+      assert.deepEqual(res.variants[v].seeds_done, [0, 1])
+      for (const set of ['id', 'heldout', 'style']) assert.ok(Number.isFinite(res.variants[v].by_eval_set[set].mean), `${v} ${set}`)
+      // Every variant trained on the same questions for a seed.
+      assert.equal(readFileSync(join(out, 'cells', v, 'seed-0', 'subset.jsonl'), 'utf8'), readFileSync(join(out, 'cells', 'sft', 'seed-0', 'subset.jsonl'), 'utf8'))
+    }
+    assert.ok(existsSync(join(out, 'cells', 'sft', 'seed-1', 'run', 'checkpoints', 'step-000002')), 'the SFT cell ran medrl sft')
+    const ppoCfg = readFileSync(join(out, 'cells', 'ppo', 'seed-0', 'run', 'config.yaml'), 'utf8')
+    assert.match(ppoCfg, /algorithm: ppo/)
+    assert.match(ppoCfg, /reward: format_correct/)
+    // The in-distribution questions are about training diseases, the others about held-out ones.
+    // (Recall questions name every disease; the two-hop vignettes are what is held out.)
+    const diseases = (f: string) => new Set(readFileSync(join(out, 'testbed', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.meta.kind === 'two-hop').map((r) => r.meta.disease))
+    const train = diseases('train.jsonl')
+    assert.ok([...diseases('test-id.jsonl')].every((d) => train.has(d)))
+    assert.ok([...diseases('test.jsonl')].every((d) => !train.has(d)))
+    assert.ok([...diseases('test-style.jsonl')].every((d) => !train.has(d)))
+    assert.equal(res.variants.sft.by_eval_set.id.diff_to_baseline, null)
+    assert.ok(res.variants.ppo.by_eval_set.style.diff_to_baseline !== null)
+    assert.match(r.stdout, /\| base model \|/)
+    assert.match(r.stdout, /style: mean \[95% interval\], vs sft/)
+  })
+
   it('a spec with a mistake is refused with the file and the field', () => {
     const dir = tempDir('medrl-exp-bad-')
     const cases: [string, RegExp][] = [
