@@ -44,3 +44,8 @@ export { balancedSubset, cumulativeSubsets, type SubsetOptions, type SubsetRepor
 export { informativeness } from './difficulty/informativeness.js'
 export { writeReport, type ReportInput } from './report/report.js'
 export { readRun, type RunData, type StepRow } from './report/run-data.js'
+export { sft, type SftOptions } from './sft/trainer.js'
+export { parseSftConfig, readSftConfig, type SftConfig } from './sft/config.js'
+export { runExperiment, type ExperimentOptions } from './experiment/runner.js'
+export { readExperimentSpec, type ExperimentSpec } from './experiment/spec.js'
+export type { ExperimentResults, VariantResult } from './experiment/results.js'
