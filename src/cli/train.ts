@@ -1,12 +1,10 @@
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { Command, Option } from 'commander'
 import { describeConfig, readConfig } from '../rl/config.js'
 import type { StepLog } from '../rl/trainer.js'
 import { engineNames, runTraining } from '../engines/index.js'
 import { verlNameOf } from '../verl/mapping.js'
 import { Progress } from '../util/progress.js'
-import { floatOption, info, listOption } from './util.js'
+import { addRunOptions, floatOption, info, runConfigPath } from './util.js'
 
 function stepLine(l: StepLog, total: number): string {
   const d = l.data
@@ -15,12 +13,7 @@ function stepLine(l: StepLog, total: number): string {
 }
 
 export function trainCommand(): Command {
-  return new Command('train')
-    .description('RL training: GRPO (AlphaMed) or PPO (Med-RLVR) with rule-based rewards')
-    .option('--config <file>', 'run config (YAML or JSON); see --help-config')
-    .option('--out <dir>', 'run directory (config.yaml, metrics.jsonl, samples.jsonl, checkpoints/)')
-    .option('--resume <dir>', 'continue a run from its last checkpoint (its config.yaml, plus any --set)')
-    .option('--set <key=value...>', 'override options, e.g. --set actor.learning_rate=1e-5 rollout.num_generations=4', listOption)
+  return addRunOptions(new Command('train').description('RL training: GRPO (AlphaMed) or PPO (Med-RLVR) with rule-based rewards'), 'actor.learning_rate=1e-5 rollout.num_generations=4', 'config.yaml, metrics.jsonl, samples.jsonl, checkpoints/')
     .addOption(new Option('--engine <name>', 'who trains (default: the config’s engine, else embedded)').choices(engineNames()))
     .option('--follow <seconds>', "engine verl: how often to read verl's metrics and rollouts while it runs", floatOption('--follow'), 10)
     .option('--help-config', 'list every option with its default, help and verl name')
@@ -29,17 +22,7 @@ export function trainCommand(): Command {
         process.stdout.write(`${describeConfig(undefined, '', verlNameOf).join('\n')}\n`)
         return
       }
-      if (f.resume && f.config) throw new Error('--resume takes the run’s own config.yaml; give --set to change options')
-      const runDir = f.resume ?? f.out
-      if (!runDir) throw new Error('give --out RUN_DIR (a new run) or --resume RUN_DIR')
-      let path: string
-      if (f.resume) {
-        path = join(f.resume, 'config.yaml')
-        if (!existsSync(path)) throw new Error(`${f.resume}: no config.yaml (is this a run directory?)`)
-      } else {
-        if (!f.config) throw new Error('give --config FILE')
-        path = f.config
-      }
+      const { runDir, path } = runConfigPath(f)
       const { raw, cfg } = readConfig(path, [...(f.set ?? []), ...(f.engine ? [`engine=${f.engine}`] : [])])
       const progress = new Progress('train', cfg.total_steps, 'steps')
       const tty = process.stderr.isTTY === true

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path'
 import YAML from 'yaml'
 import { z } from 'zod'
 import { parseLevels } from '../difficulty/subsets.js'
+import { parseWithSchema } from '../rl/config.js'
 
 /**
  * An experiment: a grid of training runs (variants × seeds) that differ only in their data recipe, with
@@ -84,12 +85,7 @@ export function readExperimentSpec(path: string): ExperimentSpec {
   } catch (e) {
     throw new Error(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`)
   }
-  const r = ExperimentSchema.safeParse(raw ?? {})
-  if (!r.success) {
-    const i = r.error.issues[0]!
-    throw new Error(`${path}: ${i.path.join('.') || '(root)'}: ${i.message}`)
-  }
-  const spec = r.data
+  const spec = parseWithSchema(ExperimentSchema, raw, path)
   const names = spec.variants.map((v) => v.name)
   const dup = names.find((n, i) => names.indexOf(n) !== i)
   if (dup) throw new Error(`${path}: variants: "${dup}" appears twice`)

@@ -154,14 +154,19 @@ export const TrainConfigSchema = z
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>
 
-/** Validates a config object; errors name the option. */
-export function parseTrainConfig(raw: unknown, where = 'config'): TrainConfig {
-  const r = TrainConfigSchema.safeParse(raw ?? {})
+/** Validates a config object against a schema; the error names where it came from and the option. */
+export function parseWithSchema<S extends z.ZodType>(schema: S, raw: unknown, where: string): z.infer<S> {
+  const r = schema.safeParse(raw ?? {})
   if (!r.success) {
     const i = r.error.issues[0]!
     throw new Error(`${where}: ${i.path.join('.') || '(root)'}: ${i.message}`)
   }
-  const c = r.data
+  return r.data
+}
+
+/** Validates a config object; errors name the option. */
+export function parseTrainConfig(raw: unknown, where = 'config'): TrainConfig {
+  const c = parseWithSchema(TrainConfigSchema, raw, where)
   if (!c.model.path && !c.model.init) throw new Error(`${where}: model: give model.path (a model directory) or model.init (a tiny model)`)
   if (c.data.files.length === 0 && !c.data.task) throw new Error(`${where}: data: give data.files or data.task`)
   return c
@@ -216,14 +221,19 @@ export function loadConfigFile(text: string, where = 'config'): Record<string, u
   return (v ?? {}) as Record<string, unknown>
 }
 
-/** A config file with `--set` overrides applied: the raw options as written (to tell which were set) and the resolved config. */
-export function readConfig(path: string, sets: readonly string[] = []): { raw: Record<string, unknown>; cfg: TrainConfig } {
+/** A config file's options as written, with `--set` overrides applied. */
+export function readRawConfig(path: string, sets: readonly string[] = []): Record<string, unknown> {
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
     throw new Error(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`)
   }
-  const raw = applyOverrides(loadConfigFile(text, path), sets)
+  return applyOverrides(loadConfigFile(text, path), sets)
+}
+
+/** A config file with `--set` overrides applied: the raw options as written (to tell which were set) and the resolved config. */
+export function readConfig(path: string, sets: readonly string[] = []): { raw: Record<string, unknown>; cfg: TrainConfig } {
+  const raw = readRawConfig(path, sets)
   return { raw, cfg: parseTrainConfig(raw, path) }
 }

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
-import { applyOverrides, loadConfigFile } from '../rl/config.js'
+import { parseWithSchema, readRawConfig } from '../rl/config.js'
 import { templateNames } from '../reward/templates.js'
 
 /**
@@ -56,22 +55,12 @@ export const SftConfigSchema = z
 export type SftConfig = z.infer<typeof SftConfigSchema>
 
 export function parseSftConfig(raw: unknown, where = 'config'): SftConfig {
-  const r = SftConfigSchema.safeParse(raw ?? {})
-  if (!r.success) {
-    const i = r.error.issues[0]!
-    throw new Error(`${where}: ${i.path.join('.') || '(root)'}: ${i.message}`)
-  }
-  if (r.data.optim.train_batch_size % r.data.optim.micro_batch_size !== 0) throw new Error(`${where}: optim.micro_batch_size ${r.data.optim.micro_batch_size} must divide optim.train_batch_size ${r.data.optim.train_batch_size}`)
-  return r.data
+  const c = parseWithSchema(SftConfigSchema, raw, where)
+  if (c.optim.train_batch_size % c.optim.micro_batch_size !== 0) throw new Error(`${where}: optim.micro_batch_size ${c.optim.micro_batch_size} must divide optim.train_batch_size ${c.optim.train_batch_size}`)
+  return c
 }
 
 export function readSftConfig(path: string, sets: readonly string[] = []): { raw: Record<string, unknown>; cfg: SftConfig } {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (e) {
-    throw new Error(`${path}: cannot read: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`)
-  }
-  const raw = applyOverrides(loadConfigFile(text, path), sets)
+  const raw = readRawConfig(path, sets)
   return { raw, cfg: parseSftConfig(raw, path) }
 }
