@@ -20,7 +20,7 @@ export function accuracySpec(spec: ExperimentSpec, r: ExperimentResults): TopLev
   const numeric = spec.variants.every((v) => v.x !== undefined)
   const many = r.eval_sets.length > 1
   const xOf = (name: string) => (numeric ? r.variants[name]!.x! : name)
-  const x = numeric ? { field: 'x', type: 'quantitative' as const, title: spec.x_title, axis: { tickMinStep: 1 }, scale: { zero: false, padding: 30 } } : { field: 'x', type: 'ordinal' as const, title: spec.x_title, sort: spec.variants.map((v) => v.name) }
+  const x = numeric ? { field: 'x', type: 'quantitative' as const, title: spec.x_title, axis: { values: [...new Set(spec.variants.map((v) => v.x!))] }, scale: { zero: false, padding: 30 } } : { field: 'x', type: 'ordinal' as const, title: spec.x_title, sort: spec.variants.map((v) => v.name) }
   const done = spec.variants.filter((v) => r.variants[v.name]!.seeds_done.length > 0)
   const means = done.flatMap((v) => r.eval_sets.map((set) => ({ x: xOf(v.name), set, mean: r.variants[v.name]!.by_eval_set[set]!.mean, lo: r.variants[v.name]!.by_eval_set[set]!.ci95[0], hi: r.variants[v.name]!.by_eval_set[set]!.ci95[1] })))
   const seeds = spec.variants.flatMap((v) => r.eval_sets.flatMap((set) => Object.entries(r.variants[v.name]!.by_eval_set[set]?.accuracy_by_seed ?? {}).map(([seed, acc]) => ({ x: xOf(v.name), set, seed, acc }))))
@@ -35,7 +35,7 @@ export function accuracySpec(spec: ExperimentSpec, r: ExperimentResults): TopLev
     height: 300,
     layer: [
       { data: { values: means }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { field: 'lo', ...y }, y2: { field: 'hi' }, ...color, ...offset } },
-      { data: { values: means }, mark: { type: numeric ? 'line' : 'point', point: true, filled: true, size: 80 } as never, encoding: { x, y: { field: 'mean', ...y }, ...color, ...offset } },
+      { data: { values: means }, mark: (numeric ? { type: 'line', point: { filled: true, size: 80 } } : { type: 'point', filled: true, size: 80 }) as never, encoding: { x, y: { field: 'mean', ...y }, ...color, ...offset } },
       { data: { values: seeds }, mark: { type: 'point', opacity: 0.5, size: 30 }, encoding: { x, y: { field: 'acc', ...y }, ...color, ...offset } as never },
       { data: { values: bases }, mark: { type: 'rule', strokeDash: [6, 4] }, encoding: { y: { field: 'base', ...y }, ...(many ? color : { color: { value: 'gray' } }) } },
     ],
