@@ -1,6 +1,15 @@
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { isComplete } from '../eval/runner.js'
+import { readResults } from '../eval/tables.js'
 
 /** Where one cell (variant × seed) of an experiment's grid lives: subset.jsonl, run/, eval/. */
 export function cellDir(out: string, variant: string, seed: number): string {
   return join(out, 'cells', variant, `seed-${seed}`)
+}
+
+/** Whether a cell has finished: its held-out evaluation is complete. */
+export function cellFinished(out: string, variant: string, seed: number): boolean {
+  const e = join(cellDir(out, variant, seed), 'eval')
+  return existsSync(join(e, 'results.json')) && isComplete(readResults(e))
 }

@@ -1,11 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bootstrapMean, type Interval } from '../eval/bootstrap.js'
-import { isComplete, type EvalResults, type PredictionRow } from '../eval/runner.js'
-import { compareRuns, readPredictions, readResults } from '../eval/tables.js'
+import type { EvalResults, PredictionRow } from '../eval/runner.js'
+import { compareRuns, readPredictions } from '../eval/tables.js'
 import { readRun } from '../report/run-data.js'
 import { mean } from '../util/stats.js'
-import { cellDir } from './layout.js'
+import { cellDir, cellFinished } from './layout.js'
 import type { ExperimentSpec } from './spec.js'
 
 /** A variant's held-out accuracy on one evaluation set. */
@@ -79,10 +79,7 @@ export function evalSetNames(spec: ExperimentSpec): string[] {
 export function summarise(spec: ExperimentSpec, out: string, baseEval: EvalResults, status: 'running' | 'complete', wallSeconds: number): ExperimentResults {
   const finishedRows = (variant: string) =>
     spec.seeds
-      .filter((s) => {
-        const e = join(cellDir(out, variant, s), 'eval')
-        return existsSync(join(e, 'results.json')) && isComplete(readResults(e))
-      })
+      .filter((s) => cellFinished(out, variant, s))
       .map((s) => ({ seed: s, rows: readPredictions(join(cellDir(out, variant, s), 'eval')) }))
   const sets = evalSetNames(spec)
   const baselineRows = pooled(finishedRows(spec.baseline).map((x) => x.rows))

@@ -9,8 +9,7 @@ import { estimateDifficulty, type DifficultyMeta } from '../difficulty/levels.js
 import { Rng, hashString32 } from '../util/rng.js'
 import { balancedSubset, subsetManifest } from '../difficulty/subsets.js'
 import { runTraining } from '../engines/index.js'
-import { isComplete, runEval } from '../eval/runner.js'
-import { readResults } from '../eval/tables.js'
+import { runEval } from '../eval/runner.js'
 import { modelFingerprint } from '../model/fingerprint.js'
 import { TextTokenizer } from '../model/tokenizer.js'
 import { parseTrainConfig } from '../rl/config.js'
@@ -23,7 +22,7 @@ import { DEFAULT_PRETRAIN } from '../synth/pretrain.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { Progress } from '../util/progress.js'
 import { checkRunSettings } from '../util/run-settings.js'
-import { cellDir } from './layout.js'
+import { cellDir, cellFinished } from './layout.js'
 import { summarise, type ExperimentResults } from './results.js'
 import { variantLevels, type ExperimentSpec, type VariantSpec } from './spec.js'
 import { writeExperimentReport } from './report.js'
@@ -140,8 +139,7 @@ export async function runExperiment(spec: ExperimentSpec, out: string, o: Experi
   await baseBackend.close()
 
   const cells = spec.variants.flatMap((v) => spec.seeds.map((seed) => ({ v, seed })))
-  const isDone = (dir: string) => existsSync(join(dir, 'eval', 'results.json')) && isComplete(readResults(join(dir, 'eval')))
-  let finished = cells.filter((c) => isDone(cellDir(out, c.v.name, c.seed))).length
+  let finished = cells.filter((c) => cellFinished(out, c.v.name, c.seed)).length
   const progress = new Progress(`experiment ${spec.name}`, cells.length, 'cells')
   progress.update(finished)
   if (finished > 0) info(`${finished} of ${cells.length} cells already finished: continuing the grid`)
@@ -155,7 +153,7 @@ export async function runExperiment(spec: ExperimentSpec, out: string, o: Experi
   try {
     for (const { v, seed } of cells) {
       const dir = cellDir(out, v.name, seed)
-      if (isDone(dir)) continue
+      if (cellFinished(out, v.name, seed)) continue
       mkdirSync(dir, { recursive: true })
       const sub = subsetOf(v, leveled, seed, countTokens, 'spec')
       if (sub.records.length === 0) throw new Error(`variant ${v.name}: its subset is empty (levels ${sub.opts.levels.join(', ')}, sources ${sub.opts.sources.join(', ') || 'all'}): no question matches`)

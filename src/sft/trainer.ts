@@ -10,7 +10,7 @@ import type { TextTokenizer } from '../model/tokenizer.js'
 import { answerCompletion, getTemplate, renderPrompt, type PromptTemplate } from '../reward/templates.js'
 import { lastCheckpointDir, loadCheckpoint, saveCheckpoint, truncateRunLogs, type TrainerState } from '../rl/checkpoint.js'
 import { takePrompts } from '../rl/step/rollout.js'
-import { chunks, padLength } from '../rl/step/sequences.js'
+import { chunks, padPromptResponse } from '../rl/step/sequences.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { JsonlLog } from '../util/jsonl-log.js'
 import { hashString32 } from '../util/rng.js'
@@ -29,21 +29,10 @@ function toExample(r: QARecord, template: PromptTemplate, tok: TextTokenizer, eo
   return { prompt: tok.encode(p.text, { addSpecialTokens: true }), target: [...tok.encode(answerCompletion(p.record, template, reasoning)), eos] }
 }
 
-/** Right-padded next-token batch with the loss on target tokens only. */
+/** Right-padded next-token batch with the loss on target tokens only (the RL step's padding, targets as responses). */
 function toBatch(xs: readonly Example[], pad: number) {
-  const T = padLength(Math.max(...xs.map((x) => x.prompt.length + x.target.length - 1)))
-  const fill = (v: number[]) => [...v, ...new Array<number>(T - v.length).fill(pad)]
-  const rows = xs.map((x) => {
-    const full = [...x.prompt, ...x.target]
-    const len = full.length - 1
-    return {
-      ids: fill(full.slice(0, -1)),
-      targets: fill(full.slice(1)),
-      attention: Array.from({ length: T }, (_, t) => (t < len ? 1 : 0)),
-      lossMask: Array.from({ length: T }, (_, t) => (t >= x.prompt.length - 1 && t < len ? 1 : 0)),
-    }
-  })
-  return { ids: rows.map((r) => r.ids), targets: rows.map((r) => r.targets), attention: rows.map((r) => r.attention), lossMask: rows.map((r) => r.lossMask), tokens: xs.reduce((a, x) => a + x.prompt.length + x.target.length, 0), targetTokens: xs.reduce((a, x) => a + x.target.length, 0) }
+  const { seq } = padPromptResponse(xs.map((x) => ({ prompt: x.prompt, response: x.target })), pad)
+  return { ids: seq.ids, targets: seq.targets, attention: seq.attention, lossMask: seq.responseMask, tokens: xs.reduce((a, x) => a + x.prompt.length + x.target.length, 0) }
 }
 
 /** Mean negative log-likelihood of the target tokens over examples (no gradients). */

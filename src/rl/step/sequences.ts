@@ -12,12 +12,13 @@ export interface StepSequences {
   T: number
 }
 
-export function toSequences(rows: readonly Rollout[], padId: number): StepSequences {
-  const T = padLength(Math.max(...rows.map((r) => r.prompt.length + r.out.tokenIds.length - 1)))
+/** Prompt + response rows, right-padded to one width T, with the mask on response positions (RL rollouts, SFT targets). */
+export function padPromptResponse(rows: readonly { prompt: readonly number[]; response: readonly number[] }[], padId: number): StepSequences {
+  const T = padLength(Math.max(...rows.map((r) => r.prompt.length + r.response.length - 1)))
   const seq: SeqBatch = { ids: [], attention: [], targets: [], responseMask: [] }
   const fill = (xs: number[]) => [...xs, ...new Array<number>(T - xs.length).fill(padId)]
   for (const r of rows) {
-    const full = [...r.prompt, ...r.out.tokenIds]
+    const full = [...r.prompt, ...r.response]
     const len = full.length - 1
     seq.ids.push(fill(full.slice(0, -1)))
     seq.targets.push(fill(full.slice(1)))
@@ -25,6 +26,10 @@ export function toSequences(rows: readonly Rollout[], padId: number): StepSequen
     seq.responseMask.push(Array.from({ length: T }, (_, t) => (t >= r.prompt.length - 1 && t < len ? 1 : 0)))
   }
   return { seq, T }
+}
+
+export function toSequences(rows: readonly Rollout[], padId: number): StepSequences {
+  return padPromptResponse(rows.map((r) => ({ prompt: r.prompt, response: r.out.tokenIds })), padId)
 }
 
 /** The rows `idx` of a batch. */
