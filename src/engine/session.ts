@@ -42,9 +42,10 @@ export class Program {
       executionMode: 'sequential',
       // Extended fusions (QuickGelu, fused attention…) exist for float only; float64 graphs are for checks.
       graphOptimizationLevel: g.float === 'float64' ? 'basic' : 'all',
-      enableCpuMemArena: true,
-      enableMemPattern: true,
+      enableCpuMemArena: process.env.ARENA !== '0',
+      enableMemPattern: process.env.MEMPAT !== '0',
       logSeverityLevel: 3,
+      ...(process.env.MEDRL_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.MEDRL_ORT_PROFILE } : {}),
     })
     const outs: Program['outputs'] = {}
     for (const [name, s] of Object.entries(outputs)) outs[name] = { onnx: model.outputNames[name]!, dtype: s.dtype, shape: s.shape }

@@ -4,6 +4,7 @@ import { ropeTables } from '../model/rope.js'
 import type { TextTokenizer } from '../model/tokenizer.js'
 import { Rng, hashString32 } from '../util/rng.js'
 import { sampleRow, type SamplingParams, DEFAULT_SAMPLING } from './sampling.js'
+import { drawUniform, graphDraw } from './graph-draw.js'
 
 /** Per-request generation settings (OpenAI's names in the server map onto these). */
 export interface GenParams extends SamplingParams {
@@ -106,6 +107,8 @@ export interface GeneratorOptions {
   onTokens?: (n: number) => void
   /** Prompt tokens prefilled together at most (prompts are chunked to stay under it). */
   prefillTokens?: number
+  /** Draw every token on the host from the logits, even where the program could (the same tokens; for comparison). */
+  drawOnHost?: boolean
 }
 
 /**
@@ -128,7 +131,7 @@ export class Generator {
   constructor(model: CausalLM, tokenizer: TextTokenizer | null, opts: GeneratorOptions = {}) {
     this.model = model
     this.tokenizer = tokenizer
-    this.opts = { eosIds: opts.eosIds ?? model.config.eos_token_id, maxBatch: opts.maxBatch ?? 64, capacityStep: opts.capacityStep ?? 64, prefillTokens: opts.prefillTokens ?? 8192, onTokens: opts.onTokens }
+    this.opts = { eosIds: opts.eosIds ?? model.config.eos_token_id, maxBatch: opts.maxBatch ?? 64, capacityStep: opts.capacityStep ?? 64, prefillTokens: opts.prefillTokens ?? 8192, drawOnHost: opts.drawOnHost ?? false, onTokens: opts.onTokens }
   }
 
   async generate(requests: readonly GenRequest[], onEvent?: (e: GenEvent) => void): Promise<GenOutput[][]> {
@@ -299,14 +302,22 @@ export class Generator {
         for (let s = t; s < t + j; s++) mask[b * (cap + 1) + s] = 0
       }
       const rt = ropeTables(c, pos)
+      // Rows whose draw the program can make get it there (one uniform in, one token out; rows drawn the
+      // same way whatever else shares the batch); only rows with other processors need the logits.
+      const draws = slots.map((r) => (r ? (this.opts.drawOnHost ? null : graphDraw(r.params, vocab)) : 'none'))
       const tDec = performance.now()
-      const res = await this.model.decodeStep({
+      const u = draws.includes('sample') ? new Tensor('float32', Float32Array.from(slots, (r, b) => (draws[b] === 'sample' ? drawUniform(r!.rng) : 0)), [bsz, 1]) : undefined
+      const res = await this.model.decodeStep(
+        {
+        ...(u ? { u } : {}),
         ids: Tensor.i64(feedIds, [bsz, 1]),
         cos: new Tensor('float32', rt.cos, rt.shape),
         sin: new Tensor('float32', rt.sin, rt.shape),
         mask: new Tensor('float32', mask, [bsz, 1, 1, cap + 1]),
         past: cache.map((x) => ({ k: new Tensor('float32', x.k, [bsz, hkv, cap, hd]), v: new Tensor('float32', x.v, [bsz, hkv, cap, hd]) })),
-      })
+        },
+        { logits: draws.includes(null), greedy: draws.includes('greedy') },
+      )
       for (let l = 0; l < c.num_hidden_layers; l++) {
         for (const kind of ['k', 'v'] as const) {
           const src = res.kv[l]![kind].data as Float32Array
@@ -320,8 +331,12 @@ export class Generator {
       this.stats.decodeSteps++
       this.stats.decodeRowSteps += slots.filter((r) => r !== null).length
       const tSample = performance.now()
+      const drawn = res.drawn
       slots.forEach((r, b) => {
-        if (r) this.sample(r, res.logits.data.subarray(b * vocab, (b + 1) * vocab) as Float32Array, onEvent)
+        if (!r) return
+        if (draws[b] === 'sample') this.accept(r, Number(drawn.sampled![b]), drawn.sampledLogprob![b]!, drawn.sampledLogprob![b]!, onEvent)
+        else if (draws[b] === 'greedy') this.accept(r, Number(drawn.greedy![b]), 0, drawn.greedyLogprob![b]!, onEvent)
+        else this.sample(r, res.logits!.data.subarray(b * vocab, (b + 1) * vocab) as Float32Array, onEvent)
       })
       this.stats.samplingMs += performance.now() - tSample
       this.opts.onTokens?.(this.generated)

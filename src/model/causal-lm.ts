@@ -9,6 +9,15 @@ import { Rng } from '../util/rng.js'
 import { parameterShapes, type ModelConfig } from './config.js'
 import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, type LayerKV } from './llama.js'
 import { attentionMask, ropeTables } from './rope.js'
+import { drawNodes } from '../generate/graph-draw.js'
+
+/** Tokens drawn inside a decode step, per row: the softmax draw and the argmax, with their log-probabilities. */
+export interface DrawnTokens {
+  sampled?: BigInt64Array
+  sampledLogprob?: Float32Array
+  greedy?: BigInt64Array
+  greedyLogprob?: Float32Array
+}
 
 /** A batch of right-padded token rows for teacher-forced passes: ids [B, T], with which positions are real. */
 export interface TokenBatch {
@@ -195,14 +204,20 @@ export class CausalLM {
 
   /**
    * One decoding step with a KV cache of capacity C: ids [B, 1] attend to the cache ([B, Hkv, C, hd] per
-   * layer, masked where empty) and themselves (mask [B, 1, 1, C + 1]). Returns logits [B, V] and the new
-   * keys/values [B, Hkv, 1, hd] to write into the cache.
+   * layer, masked where empty) and themselves (mask [B, 1, 1, C + 1]). Returns the new keys/values
+   * [B, Hkv, 1, hd] to write into the cache, and what `out` asks for: the logits [B, V], tokens drawn in the
+   * program from uniforms `u` [B, 1] (graph-draw.ts), the argmax tokens.
    */
-  async decodeStep(feeds: { ids: Tensor; cos: Tensor; sin: Tensor; mask: Tensor; past: { k: Tensor; v: Tensor }[] }): Promise<{ logits: Tensor; kv: { k: Tensor; v: Tensor }[] }> {
+  async decodeStep(
+    feeds: { ids: Tensor; cos: Tensor; sin: Tensor; mask: Tensor; past: { k: Tensor; v: Tensor }[]; u?: Tensor },
+    out: { logits?: boolean; greedy?: boolean } = { logits: true },
+  ): Promise<{ logits?: Tensor; drawn: DrawnTokens; kv: { k: Tensor; v: Tensor }[] }> {
     const b = feeds.ids.shape[0]!
     const cap = feeds.past[0]!.k.shape[2]!
     const c = this.config
-    const prog = await this.program(shapeKey(b, cap, 'decode'), () => {
+    const sample = feeds.u !== undefined
+    const kind = `decode${out.logits ? '-logits' : ''}${sample ? '-sample' : ''}${out.greedy ? '-greedy' : ''}`
+    const prog = await this.program(shapeKey(b, cap, kind), () => {
       const g = new Graph('float32')
       const p = declareParams(g, c, { trainable: false })
       const inp = declareDecoderInputs(g, c, b, 1, cap)
@@ -211,7 +226,11 @@ export class CausalLM {
         v: g.input(`past_v${i}`, [b, c.num_key_value_heads, cap, c.head_dim]),
       }))
       const { hidden, kv } = decoderForward(c, p, inp, past)
-      const outputs: Record<string, Sym> = { logits: O.reshape(lmHead(c, p, hidden), [b, c.vocab_size]) }
+      const logits = O.reshape(lmHead(c, p, hidden), [b, c.vocab_size])
+      const d = drawNodes(logits, { ...(sample ? { u: g.input('u', [b, 1]) } : {}), greedy: out.greedy === true })
+      const outputs: Record<string, Sym> = {}
+      if (out.logits) outputs.logits = logits
+      for (const [k, x] of Object.entries(d)) outputs[k] = x
       kv.forEach((x, i) => {
         outputs[`k${i}`] = x.k
         outputs[`v${i}`] = x.v
@@ -223,8 +242,12 @@ export class CausalLM {
       pastFeeds[`past_k${i}`] = x.k
       pastFeeds[`past_v${i}`] = x.v
     })
-    const r = await prog.run({ ...this.weights, ids: feeds.ids, cos: feeds.cos, sin: feeds.sin, mask: feeds.mask, ...pastFeeds })
-    return { logits: r.logits!, kv: Array.from({ length: c.num_hidden_layers }, (_, i) => ({ k: r[`k${i}`]!, v: r[`v${i}`]! })) }
+    const r = await prog.run({ ...this.weights, ids: feeds.ids, cos: feeds.cos, sin: feeds.sin, mask: feeds.mask, ...pastFeeds, ...(sample ? { u: feeds.u! } : {}) })
+    const kv = Array.from({ length: c.num_hidden_layers }, (_, i) => ({ k: r[`k${i}`]!, v: r[`v${i}`]! }))
+    const drawn: DrawnTokens = {}
+    if (r.sampled) Object.assign(drawn, { sampled: r.sampled.data as BigInt64Array, sampledLogprob: r.sampledLogprob!.data as Float32Array })
+    if (r.greedy) Object.assign(drawn, { greedy: r.greedy.data as BigInt64Array, greedyLogprob: r.greedyLogprob!.data as Float32Array })
+    return { ...(r.logits ? { logits: r.logits } : {}), drawn, kv }
   }
 
   /** Releases every compiled program (their onnxruntime sessions). */

@@ -121,3 +121,40 @@ describe('batched generation with a KV cache', () => {
     assert.ok(Math.abs(s.logprobs[0]! - (row[s.tokenIds[0]!]! - lse)) < 1e-4)
   })
 })
+
+describe('tokens drawn inside the decode program', () => {
+  it('equal the host draw from the logits: the same tokens and log-probs (to float32), sampled rows (n = 4) and greedy rows', async () => {
+    const tok = m.tokenizer!
+    const prompts = ['A 45-year-old man presents with chest pain.', 'Which drug is first line?', 'The most likely diagnosis is']
+    const reqs = (temperature: number) => prompts.map((p, i) => ({ prompt: tok.encode(p), params: P({ maxNewTokens: 24, n: temperature > 0 ? 4 : 1, seed: 11 + i, temperature }) }))
+    const host = new Generator(m.model, m.tokenizer, { capacityStep: 16, drawOnHost: true })
+    for (const temperature of [1, 0]) {
+      const a = await gen.generate(reqs(temperature))
+      const b = await host.generate(reqs(temperature))
+      let tokens = 0
+      a.forEach((samples, i) =>
+        samples.forEach((s, k) => {
+          const h = b[i]![k]!
+          assert.deepEqual(s.tokenIds, h.tokenIds, `prompt ${i} sample ${k} at temperature ${temperature}`)
+          s.logprobs.forEach((lp, j) => assert.ok(Math.abs(lp - h.logprobs[j]!) < 1e-4))
+          s.modelLogprobs.forEach((lp, j) => assert.ok(Math.abs(lp - h.modelLogprobs[j]!) < 1e-4))
+          tokens += s.tokenIds.length
+        }),
+      )
+      assert.ok(tokens >= (temperature > 0 ? 200 : 50), `only ${tokens} tokens compared`)
+    }
+    // Sampled rows really sample: the four samples of a prompt are not all the same.
+    const sampled = await gen.generate(reqs(1))
+    assert.ok(sampled.some((samples) => new Set(samples.map((s) => s.tokenIds.join(','))).size > 1))
+  })
+
+  it('rows with a host-only processor (top-k, repetition penalty) are drawn on the host beside rows drawn in the program', async () => {
+    const tok = m.tokenizer!
+    const r = [
+      { prompt: tok.encode('Chest pain'), params: P({ maxNewTokens: 10, seed: 1, temperature: 1 }) },
+      { prompt: tok.encode('Fever and rash'), params: P({ maxNewTokens: 10, seed: 2, temperature: 0.8, topK: 5 }) },
+    ]
+    const host = new Generator(m.model, m.tokenizer, { capacityStep: 16, drawOnHost: true })
+    assert.deepEqual((await gen.generate(r)).map((x) => x[0]!.tokenIds), (await host.generate(r)).map((x) => x[0]!.tokenIds))
+  })
+})

@@ -95,3 +95,41 @@ describe('logits processors and sampling', () => {
     assert.deepEqual([...samplingDistribution(logits, { ...DEFAULT_SAMPLING, temperature: 0 }).ids], [4])
   })
 })
+
+describe('the in-program draw (graph-draw.ts) against sampleRow', () => {
+  it('200 rows of real-scale logits: the host draw’s token for the same uniform (float32 may move a boundary), its log-prob, and the argmax', async () => {
+    const { Graph } = await import('../../src/engine/graph.js')
+    const { Program } = await import('../../src/engine/session.js')
+    const { Tensor } = await import('../../src/engine/tensor.js')
+    const { drawNodes, drawUniform } = await import('../../src/generate/graph-draw.js')
+    const b = 200
+    const v = 5000
+    const rng = new Rng(5)
+    // Peaked and flat rows alike: logits scaled from 0.1 to 20.
+    const data = new Float32Array(b * v)
+    for (let i = 0; i < b; i++) for (let j = 0; j < v; j++) data[i * v + j] = rng.normal() * (0.1 + (20 * i) / b)
+    const g = new Graph('float32')
+    const d = drawNodes(g.input('logits', [b, v]), { u: g.input('u', [b, 1]), greedy: true })
+    const prog = await Program.compile(g, { sampled: d.sampled!, sampledLogprob: d.sampledLogprob!, greedy: d.greedy!, greedyLogprob: d.greedyLogprob! })
+    const u = Float32Array.from({ length: b }, (_, i) => drawUniform(new Rng(100 + i)))
+    const out = await prog.run({ logits: new Tensor('float32', data, [b, v]), u: new Tensor('float32', u, [b, 1]) })
+    await prog.release()
+    const distinct = new Set<number>()
+    let same = 0
+    for (let i = 0; i < b; i++) {
+      const row = data.subarray(i * v, (i + 1) * v)
+      const host = sampleRow(row, DEFAULT_SAMPLING, new Rng(100 + i), [])
+      const id = Number((out.sampled!.data as BigInt64Array)[i])
+      const lp = (out.sampledLogprob!.data as Float32Array)[i]!
+      // Whatever the token, its reported log-prob is the model's.
+      assert.ok(Math.abs(lp - (row[id]! - logSumExp(row))) < 1e-4, `row ${i}: log-prob ${lp}`)
+      if (id === host.id) same++
+      const greedy = sampleRow(row, { ...DEFAULT_SAMPLING, temperature: 0 }, new Rng(0), [])
+      assert.equal(Number((out.greedy!.data as BigInt64Array)[i]), greedy.id)
+      assert.ok(Math.abs((out.greedyLogprob!.data as Float32Array)[i]! - greedy.modelLogprob) < 1e-4)
+      distinct.add(id)
+    }
+    assert.ok(same >= 198, `only ${same} of ${b} rows drew the host's token`)
+    assert.ok(distinct.size > 150, 'the rows draw different tokens')
+  })
+})

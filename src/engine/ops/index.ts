@@ -105,19 +105,19 @@ export function rope(x: Sym, cos: Sym, sin: Sym): Sym {
 /**
  * Scaled dot-product attention with an additive mask (0 to attend, a large negative number not to):
  * q [B, H, T, hd], k and v [B, Hkv, S, hd] with H a multiple of Hkv (grouped-query attention), mask
- * [B, 1, T, S]. The query heads are grouped as [B, Hkv, H/Hkv, T, hd] so each key/value head is used by its
- * group through a broadcast matrix product: nothing is repeated in memory.
+ * [B, 1, T, S]. The query heads of a group are stacked as rows, [B, Hkv, (H/Hkv)·T, hd], so each key/value
+ * head serves its group in one matrix product (no broadcast batch axis, nothing repeated in memory); the
+ * mask is added with the group as its own axis.
  */
 export function attention(q: Sym, k: Sym, v: Sym, mask: Sym): Sym {
   const [b, h, t, hd] = q.shape as [number, number, number, number]
   const [, hkv, s] = k.shape as [number, number, number, number]
   if (h % hkv !== 0) throw new Error(`attention: ${h} query heads is not a multiple of ${hkv} key/value heads`)
   const g = h / hkv
-  const qg = reshape(q, [b, hkv, g, t, hd])
-  const kg = reshape(k, [b, hkv, 1, s, hd])
-  const vg = reshape(v, [b, hkv, 1, s, hd])
-  const scores = add(mul(matmul(qg, transpose(kg, [0, 1, 2, 4, 3])), 1 / Math.sqrt(hd)), reshape(mask, [b, 1, 1, t, s]))
-  return reshape(matmul(softmax(scores, -1), vg), [b, h, t, hd])
+  const qg = reshape(q, [b, hkv, g * t, hd])
+  const raw = reshape(matmul(qg, transpose(k, [0, 1, 3, 2])), [b, hkv, g, t, s])
+  const probs = softmax(add(mul(raw, 1 / Math.sqrt(hd)), reshape(mask, [b, 1, 1, t, s])), -1)
+  return reshape(matmul(reshape(probs, [b, hkv, g * t, s]), v), [b, h, t, hd])
 }
 
 /**
@@ -129,15 +129,12 @@ export function attentionWithCache(q: Sym, pastK: Sym, pastV: Sym, k: Sym, v: Sy
   const [b, h, t, hd] = q.shape as [number, number, number, number]
   const [, hkv, p] = pastK.shape as [number, number, number, number]
   const g = h / hkv
-  const qg = reshape(q, [b, hkv, g, t, hd])
-  const scale = 1 / Math.sqrt(hd)
-  const scorePast = matmul(qg, transpose(reshape(pastK, [b, hkv, 1, p, hd]), [0, 1, 2, 4, 3]))
-  const scoreNew = matmul(qg, transpose(reshape(k, [b, hkv, 1, t, hd]), [0, 1, 2, 4, 3]))
-  const scores = add(mul(concat([scorePast, scoreNew], -1), scale), reshape(mask, [b, 1, 1, t, p + t]))
-  const probs = softmax(scores, -1)
-  const outPast = matmul(slice(probs, -1, 0, p), reshape(pastV, [b, hkv, 1, p, hd]))
-  const outNew = matmul(slice(probs, -1, p, p + t), reshape(v, [b, hkv, 1, t, hd]))
-  return reshape(add(outPast, outNew), [b, h, t, hd])
+  const qg = reshape(q, [b, hkv, g * t, hd])
+  const scores = (keys: Sym, n: number) => reshape(matmul(qg, transpose(keys, [0, 1, 3, 2])), [b, hkv, g, t, n])
+  const joined = add(mul(concat([scores(pastK, p), scores(k, t)], -1), 1 / Math.sqrt(hd)), reshape(mask, [b, 1, 1, t, p + t]))
+  const probs = softmax(joined, -1)
+  const part = (from: number, to: number, values: Sym) => matmul(reshape(slice(probs, -1, from, to), [b, hkv, g * t, to - from]), values)
+  return reshape(add(part(0, p, pastV), part(p, p + t, v)), [b, h, t, hd])
 }
 
 /** log p(target) per position from logits [..., V] and integer targets [...]. */
