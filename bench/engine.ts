@@ -21,8 +21,8 @@ export const BENCH_MODEL: ModelConfig = parseConfig({
   tie_word_embeddings: true,
 })
 
-export function benchBatch(b: number, t: number, seed = 0): LmBatch {
-  const rows = Array.from({ length: b }, (_, i) => Array.from({ length: t + 1 }, (_, j) => (i * 7919 + j * 104729 + seed) % 32000))
+export function benchBatch(b: number, t: number, seed = 0, vocab = 32000): LmBatch {
+  const rows = Array.from({ length: b }, (_, i) => Array.from({ length: t + 1 }, (_, j) => (i * 7919 + j * 104729 + seed) % vocab))
   return { ids: rows.map((r) => r.slice(0, -1)), targets: rows.map((r) => r.slice(1)), lossMask: rows.map((r) => r.slice(1).map(() => 1)) }
 }
 

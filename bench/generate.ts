@@ -60,6 +60,17 @@ export const generateBench: BenchSection = {
     }
     out.decode_tokens_per_s = decode
     out.decode_engine_fraction_of_ceiling = decodeFrac
+    {
+      // The same batch-64 decode with every token drawn on the host from the logits (the path before draws
+      // moved into the decode program), for comparison in the same run.
+      const g = new Generator(model, null, { eosIds: [], drawOnHost: true })
+      const reqs = prompts(64, 32, 64).map((p, i) => ({ prompt: p, params: { ...DEFAULT_GEN, maxNewTokens: 64, seed: i } }))
+      await g.generate(reqs.map((r) => ({ ...r, params: { ...r.params, maxNewTokens: 4 } })))
+      Object.assign(g.stats, { decodeMs: 0, decodeSteps: 0, decodeRowSteps: 0, samplingMs: 0 })
+      await g.generate(reqs)
+      const s = (g.stats.decodeMs + g.stats.samplingMs) / 1000
+      out.decode_b64_host_draw = { tokens_per_s: g.stats.decodeRowSteps / s, sampling_seconds: g.stats.samplingMs / 1000, in_program_speedup: decode['64']! / (g.stats.decodeRowSteps / s) }
+    }
     await model.dispose()
     // Requests/s through the server: 64 concurrent completions of 16 tokens from 32-token prompts.
     const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-serve-'))

@@ -1,30 +1,54 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { defaultDataDir } from '../src/eval/suites.js'
+import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { parameterCount } from '../src/model/config.js'
 import { initWeights, newConfig, saveModel } from '../src/model/files.js'
-import type { BenchSection } from './run.js'
+import { medrlWorker } from './peer.js'
+import type { BenchSection, Figures } from './run.js'
 
-/** About 500M parameters, Llama layout, saved in BF16 (1 GB on disk). */
-const CONFIG = newConfig({ arch: 'llama', hidden: 1280, layers: 24, heads: 20, kvHeads: 4, intermediate: 3456, vocab: 32000 })
+/** Qwen2.5-0.5B's shapes: Qwen2, 24 layers, hidden 896, 14 / 2 heads, MLP 4,864, vocabulary 151,936, tied embeddings. */
+export const QWEN25_05B = newConfig({ arch: 'qwen2', hidden: 896, layers: 24, heads: 14, kvHeads: 2, intermediate: 4864, vocab: 151936, tie: true, ropeTheta: 1e6, maxPositions: 32768 })
+
+/** Rollouts per forward/backward in the model bench's GRPO step: the largest that leaves room (see the README). */
+export const GRPO_MICRO_BATCH_05B = 2
+
+/** Writes a model with random weights in the Hugging Face layout (BF16) and a small byte-level BPE beside it. */
+export function writeBenchModel(dir: string, config = QWEN25_05B): number {
+  // The GRPO step needs a tokenizer; only the vocabulary size matters here, so the BPE is trained small and
+  // the model keeps all its rows (ids above the BPE's never occur).
+  const text = readFileSync(join(defaultDataDir(), 'medqa', 'medqa_input.jsonl'), 'utf8').split('\n').slice(0, 400)
+  saveTrainedTokenizer(dir, text, 2000)
+  const t0 = performance.now()
+  saveModel(dir, { ...config, eos_token_id: [] }, initWeights(config, 0), { dtype: 'BF16' })
+  return (performance.now() - t0) / 1000
+}
+
+function worker(script: string, args: string[]): Record<string, unknown> {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, script), ...args], { encoding: 'utf8', maxBuffer: 16 << 20 })
+  if (r.status !== 0) throw new Error(`${script} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
+  return JSON.parse(r.stdout) as Record<string, unknown>
+}
+
+/** A GRPO step of a saved model in a fresh process (bench/grpo-worker.ts). */
+export function grpoStep(dir: string, micro: number, steps: number): Record<string, unknown> {
+  return worker('grpo-worker.ts', [dir, String(micro), String(steps)])
+}
 
 export const modelBench: BenchSection = {
   name: 'model',
-  description: 'load time and peak RSS of a ~500M-parameter checkpoint in BF16 (created with model init)',
+  description: 'a Qwen2.5-0.5B-shaped model (random BF16 weights, HF layout): load, prefill and decode at batch 1/8/64, one GRPO step (8 × 8 × 256) with its split and peak RSS',
   async run() {
     const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-model-'))
     try {
-      const t0 = performance.now()
-      saveModel(dir, CONFIG, initWeights(CONFIG, 0), { dtype: 'BF16' })
-      const saveSeconds = (performance.now() - t0) / 1000
+      const saveSeconds = writeBenchModel(dir)
       const bytes = statSync(join(dir, 'model.safetensors')).size
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'load-model.ts'), dir], { encoding: 'utf8' })
-      if (r.status !== 0) throw new Error(`loading failed: ${r.stderr}`)
-      const load = JSON.parse(r.stdout) as { seconds: number; params: number; peak_rss_mb: number }
+      const load = worker('load-model.ts', [dir]) as { seconds: number; params: number; peak_rss_mb: number }
       const fp32Mb = (load.params * 4) / 2 ** 20
-      return {
-        params: parameterCount(CONFIG),
+      const out: Figures = {
+        params: parameterCount(QWEN25_05B),
         file_mb: Math.round(bytes / 2 ** 20),
         init_and_save_seconds: saveSeconds,
         load_seconds: load.seconds,
@@ -32,6 +56,21 @@ export const modelBench: BenchSection = {
         fp32_weights_mb: Math.round(fp32Mb),
         peak_rss_over_fp32_weights: load.peak_rss_mb / fp32Mb,
       }
+      // 64-token prompts, 32 sampled tokens per row.
+      const prefill: Record<string, unknown> = {}
+      const decode: Record<string, unknown> = {}
+      const rss: Record<string, unknown> = {}
+      for (const b of [1, 8, 64]) {
+        const r = medrlWorker(['decode', dir, String(b), '64', '32'])
+        prefill[`b${b}`] = r.prefill_tokens_per_s
+        decode[`b${b}`] = r.tokens_per_s
+        rss[`b${b}`] = r.peak_rss_mb
+      }
+      out.prefill_tokens_per_s = prefill
+      out.decode_tokens_per_s = decode
+      out.generate_peak_rss_mb = rss
+      out.grpo_step = { prompts: 8, rollouts_per_prompt: 8, new_tokens: 256, note: 'one step, programs compiled during it', ...grpoStep(dir, GRPO_MICRO_BATCH_05B, 1) }
+      return out
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -15,6 +15,7 @@ import { rlBench } from './rl.js'
 import { evalBench } from './eval.js'
 import { numpyCeilingGflops } from './ceiling.js'
 import { llamaCppBench } from './llama-cpp.js'
+import { peerBench } from './peer.js'
 
 export type Figures = Record<string, unknown>
 
@@ -24,7 +25,7 @@ export interface BenchSection {
   run(): Promise<Figures>
 }
 
-const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench, rewardServiceBench, llamaCppBench]
+const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench, rewardServiceBench, llamaCppBench, peerBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {

@@ -42,9 +42,13 @@ export class Program {
       executionMode: 'sequential',
       // Extended fusions (QuickGelu, fused attention…) exist for float only; float64 graphs are for checks.
       graphOptimizationLevel: g.float === 'float64' ? 'basic' : 'all',
-      enableCpuMemArena: process.env.ARENA !== '0',
-      enableMemPattern: process.env.MEMPAT !== '0',
+      enableCpuMemArena: true,
+      // No memory pattern: with it, onnxruntime allocates one block of the first run's peak beside the chunks
+      // the arena already holds from that run (an arena never shrinks), doubling a training step's peak RSS
+      // (5.0 → 3.1 GB measured on the bench's 39M model) for no speed gain.
+      enableMemPattern: false,
       logSeverityLevel: 3,
+      // MEDRL_ORT_PROFILE=PREFIX writes onnxruntime's per-node trace of every program (PREFIX_<time>.json).
       ...(process.env.MEDRL_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.MEDRL_ORT_PROFILE } : {}),
     })
     const outs: Program['outputs'] = {}

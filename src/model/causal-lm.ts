@@ -157,8 +157,7 @@ export class CausalLM {
       const inp = declareDecoderInputs(g, c, b, t)
       const targets = g.input('targets', [b, t], 'int64')
       const lossMask = g.input('loss_mask', [b, t])
-      const logProbs = O.logSoftmax(lmHead(c, p, decoderHidden(c, p, inp)), -1)
-      const lp = O.gatherLast(logProbs, targets)
+      const { logProbs: lp, logSoftmax: logProbs } = O.tokenLogProbsAndLogSoftmax(lmHead(c, p, decoderHidden(c, p, inp)), targets)
       const loss = O.neg(O.maskedMean(lp, lossMask))
       const grads = g.gradients(
         loss,

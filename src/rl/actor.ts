@@ -87,7 +87,7 @@ export class Actor {
     const hidden = decoderHidden(c, p, inp)
     const logits = lmHead(c, p, hidden)
     const targets = g.input('targets', [b, t], 'int64')
-    const logProbs = O.tokenLogProbs(logits, targets)
+    const { logProbs, logSoftmax } = O.tokenLogProbsAndLogSoftmax(logits, targets)
     let values: Sym | null = null
     const vh: Sym[] = []
     if (this.valueHead) {
@@ -96,7 +96,7 @@ export class Actor {
       vh.push(w, bias)
       values = O.reshape(O.linear(hidden, w, bias), [b, t])
     }
-    return { p, logits, logProbs, values, vh }
+    return { p, logSoftmax, logProbs, values, vh }
   }
 
   private feeds(batch: SeqBatch): Record<string, Tensor> {
@@ -133,7 +133,7 @@ export class Actor {
     const names = [...Object.keys(parameterShapes(this.model.config)), ...(this.valueHead ? VALUE_HEAD : [])]
     const prog = await this.program(`update:${b}x${t}`, () => {
       const g = new Graph('float32')
-      const { p, logits, logProbs, values, vh } = this.base(g, b, t, true)
+      const { p, logSoftmax, logProbs, values, vh } = this.base(g, b, t, true)
       const f = (name: string) => g.input(name, [b, t])
       const mask = f('response_mask')
       const pl = getPolicyLoss(o.policyLoss)({
@@ -147,7 +147,8 @@ export class Actor {
         aggMode: o.aggMode,
         aggNorm: o.aggNorm,
       })
-      const entropy = aggLoss(O.entropyFromLogits(logits), mask, 'token-mean')
+      // With no entropy bonus the entropy is a metric only: no gradient through the vocabulary-sized terms.
+      const entropy = aggLoss(O.entropyFromLogSoftmax(o.entropyCoeff !== 0 ? logSoftmax : O.stopGradient(logSoftmax)), mask, 'token-mean')
       let loss = O.sub(pl.loss, O.mul(entropy, o.entropyCoeff))
       const outputs: Record<string, Sym> = { pg_loss: pl.loss, pg_clipfrac: pl.clipfrac, ppo_kl: pl.ppoKl, entropy }
       if (withRef) {

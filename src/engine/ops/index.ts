@@ -8,7 +8,7 @@ import * as N from './nn.js'
 
 /** Every differentiable op by name (the gradient-check test walks this registry). */
 export const OPS: Record<string, OpDef> = Object.fromEntries(
-  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast].map((o) => [o.name, o]),
+  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast, N.TokenLogProbs].map((o) => [o.name, o]),
 )
 
 type Operand = Sym | number
@@ -139,12 +139,22 @@ export function attentionWithCache(q: Sym, pastK: Sym, pastV: Sym, k: Sym, v: Sy
 
 /** log p(target) per position from logits [..., V] and integer targets [...]. */
 export function tokenLogProbs(logits: Sym, targets: Sym): Sym {
-  return gatherLast(logSoftmax(logits, -1), targets)
+  return tokenLogProbsAndLogSoftmax(logits, targets).logProbs
+}
+
+/** log p(target) per position and the whole log-softmax [..., V] it was read from (for entropy, accuracy). */
+export function tokenLogProbsAndLogSoftmax(logits: Sym, targets: Sym): { logProbs: Sym; logSoftmax: Sym } {
+  const [logProbs, ls] = logits.g.apply(N.TokenLogProbs, [logits, targets])
+  return { logProbs: logProbs!, logSoftmax: ls! }
 }
 
 /** Entropy of the softmax distribution over the last axis. */
 export function entropyFromLogits(logits: Sym): Sym {
-  const lp = logSoftmax(logits, -1)
+  return entropyFromLogSoftmax(logSoftmax(logits, -1))
+}
+
+/** Entropy from a log-softmax over the last axis: −Σ p·log p. */
+export function entropyFromLogSoftmax(lp: Sym): Sym {
   return neg(sum(mul(exp(lp), lp), [-1]))
 }
 

@@ -1,0 +1,102 @@
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { engineThreads } from '../src/engine/session.js'
+import { configToJson, parameterCount, type ModelConfig } from '../src/model/config.js'
+import { BENCH_MODEL } from './engine.js'
+import type { BenchSection, Figures } from './run.js'
+
+/** Debian's python3, where python3-torch installs (a pyenv or venv python3 on PATH usually lacks torch). */
+export const TORCH_PYTHON = '/usr/bin/python3'
+const HOW = 'apt-get install python3-torch libopenblas0-pthread (Debian; OpenBLAS with threads is what makes its matrix products run at native speed)'
+
+type Json = Record<string, number | string>
+
+function hfConfig(c: ModelConfig): Record<string, unknown> {
+  return configToJson(c)
+}
+
+function parseJson(what: string, r: ReturnType<typeof spawnSync>): Json {
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${String(r.stderr).trim().split('\n').slice(-3).join(' | ')}`)
+  return JSON.parse(String(r.stdout)) as Json
+}
+
+/** One measurement of medrl's engine in a fresh process (bench/engine-worker.ts). */
+export function medrlWorker(args: string[]): Json {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, 'engine-worker.ts'), ...args], { encoding: 'utf8', maxBuffer: 16 << 20 })
+  return parseJson(`medrl ${args[0]}`, r)
+}
+
+/** One measurement of the PyTorch peer in a fresh process (bench/peer.py). */
+function torchWorker(args: string[]): Json {
+  const r = spawnSync(TORCH_PYTHON, [join(import.meta.dirname, 'peer.py'), ...args], { encoding: 'utf8', maxBuffer: 16 << 20 })
+  return parseJson(`torch ${args[0]}`, r)
+}
+
+export function torchAvailable(): string | null {
+  const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { encoding: 'utf8' })
+  return r.status === 0 ? null : `no torch for ${TORCH_PYTHON} (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install it with: ${HOW}`
+}
+
+const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : null)
+
+/**
+ * medrl's engine beside PyTorch on the CPU, same machine, same run, same model and shapes: the 39M bench
+ * model's train step and forward at 8 × 256, decoding at batch 1 / 8 / 64 (32-token prompts, 64 sampled
+ * tokens), each in a fresh process so peak RSS belongs to that measurement.
+ */
+export const peerBench: BenchSection = {
+  name: 'peer',
+  description: 'medrl beside PyTorch (Debian python3-torch, OpenBLAS) on the 39M model: train step, forward, decode b1/8/64, peak RSS; ratios',
+  async run() {
+    const missing = torchAvailable()
+    if (missing) {
+      process.stderr.write(`bench peer: skipped: ${missing}\n`)
+      return { skipped: missing }
+    }
+    const cfg = JSON.stringify(hfConfig(BENCH_MODEL))
+    const torchCfg = JSON.stringify({ ...hfConfig(BENCH_MODEL), threads: engineThreads() })
+    const ceiling = (globalThis as { __benchCeiling?: number | null }).__benchCeiling ?? null
+    const out: Figures = { model: { params: parameterCount(BENCH_MODEL), batch: 8, seq: 256 }, ceiling_gflops: ceiling }
+    const medrl: Record<string, Json> = {}
+    const torch: Record<string, Json> = {}
+    for (const [name, args] of [
+      ['train', ['train', '8', '256', '3']],
+      ['forward', ['forward', '8', '256', '3']],
+      ['decode_b1', ['decode', '1', '32', '64']],
+      ['decode_b8', ['decode', '8', '32', '64']],
+      ['decode_b64', ['decode', '64', '32', '64']],
+    ] as const) {
+      const [mode, ...rest] = args
+      medrl[name] = medrlWorker([mode, cfg, ...rest])
+      torch[name] = torchWorker([mode, torchCfg, ...rest])
+    }
+    // The engine's count of matrix-product FLOPs in a train step (forward: a third of it), the same work for both.
+    const trainGflop = Number(medrl.train!.matmul_gflop)
+    const frac = (seconds: unknown, gflop: number) => (ceiling && typeof seconds === 'number' ? gflop / seconds / ceiling : null)
+    const bw = medrlWorker(['bandwidth'])
+    const weightBytes = parameterCount(BENCH_MODEL) * 4
+    out.medrl = medrl
+    out.torch = { ...torch, version: torch.train!.torch!, blas: torch.train!.blas!, threads: torch.train!.threads! }
+    out.ratios_medrl_over_torch = {
+      train_tokens_per_s: ratio(medrl.train!.tokens_per_s, torch.train!.tokens_per_s),
+      forward_tokens_per_s: ratio(medrl.forward!.tokens_per_s, torch.forward!.tokens_per_s),
+      decode_b1: ratio(medrl.decode_b1!.tokens_per_s, torch.decode_b1!.tokens_per_s),
+      decode_b8: ratio(medrl.decode_b8!.tokens_per_s, torch.decode_b8!.tokens_per_s),
+      decode_b64: ratio(medrl.decode_b64!.tokens_per_s, torch.decode_b64!.tokens_per_s),
+      train_peak_rss: ratio(medrl.train!.peak_rss_mb, torch.train!.peak_rss_mb),
+    }
+    out.fraction_of_ceiling = {
+      medrl_train: frac(medrl.train!.seconds, trainGflop),
+      medrl_forward: frac(medrl.forward!.seconds, trainGflop / 3),
+      torch_train: frac(torch.train!.seconds, trainGflop),
+      torch_forward: frac(torch.forward!.seconds, trainGflop / 3),
+    }
+    out.decode_b1_bound = {
+      copy_gb_per_s: bw.copy_gb_per_s!,
+      weight_mb: weightBytes / 2 ** 20,
+      bound_tokens_per_s: (Number(bw.copy_gb_per_s) * 1e9) / weightBytes,
+      medrl_over_bound: ratio(medrl.decode_b1!.tokens_per_s, (Number(bw.copy_gb_per_s) * 1e9) / weightBytes),
+    }
+    return out
+  },
+}
