@@ -7,7 +7,7 @@ import { globalNorm } from '../engine/optim.js'
 import { Tensor, sizeOf, type FloatDType } from '../engine/tensor.js'
 import { Rng } from '../util/rng.js'
 import { parameterShapes, type ModelConfig } from './config.js'
-import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, type LayerKV } from './llama.js'
+import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, lmHeadLogProbs, type LayerKV } from './llama.js'
 import { attentionMask, ropeTables } from './rope.js'
 import { drawNodes } from '../generate/graph-draw.js'
 
@@ -138,7 +138,7 @@ export class CausalLM {
       const p = declareParams(g, c, { trainable: false })
       const inp = declareDecoderInputs(g, c, b, t)
       const targets = g.input('targets', [b, t], 'int64')
-      return { g, outputs: { logprobs: O.tokenLogProbs(lmHead(c, p, decoderHidden(c, p, inp)), targets) } }
+      return { g, outputs: { logprobs: lmHeadLogProbs(c, p, decoderHidden(c, p, inp), targets).logProbs } }
     })
     return (await prog.run({ ...this.weights, ...this.dataFeeds(batch), targets: Tensor.i64(batch.targets.flat(), [b, t]) })).logprobs!
   }
@@ -157,7 +157,7 @@ export class CausalLM {
       const inp = declareDecoderInputs(g, c, b, t)
       const targets = g.input('targets', [b, t], 'int64')
       const lossMask = g.input('loss_mask', [b, t])
-      const { logProbs: lp, logSoftmax: logProbs } = O.tokenLogProbsAndLogSoftmax(lmHead(c, p, decoderHidden(c, p, inp)), targets)
+      const { logProbs: lp, logSoftmax: logProbs } = lmHeadLogProbs(c, p, decoderHidden(c, p, inp), targets)
       const loss = O.neg(O.maskedMean(lp, lossMask))
       const grads = g.gradients(
         loss,

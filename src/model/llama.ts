@@ -84,6 +84,11 @@ export function lmHead(c: ModelConfig, p: ParamSyms, hidden: Sym): Sym {
   return O.linear(hidden, c.tie_word_embeddings ? p['model.embed_tokens.weight']! : p['lm_head.weight']!)
 }
 
+/** Per-token log-probabilities of targets from hidden states through lm_head (or the tied embedding), and the log-softmax. */
+export function lmHeadLogProbs(c: ModelConfig, p: ParamSyms, hidden: Sym, targets: Sym): { logProbs: Sym; logSoftmax: Sym } {
+  return O.lmHeadLogProbs(hidden, c.tie_word_embeddings ? p['model.embed_tokens.weight']! : p['lm_head.weight']!, targets)
+}
+
 /** Declares the decoder's data inputs for a batch of B sequences of T new tokens after `past` cached ones. */
 export function declareDecoderInputs(g: Graph, c: ModelConfig, b: number, t: number, past = 0): DecoderInputs {
   return {

@@ -5,7 +5,7 @@ import { Tensor } from '../engine/tensor.js'
 import { sizesOf, type CausalLM } from '../model/causal-lm.js'
 import { collectGradients, gradientOutputs } from '../engine/grads.js'
 import { parameterShapes } from '../model/config.js'
-import { declareDecoderInputs, declareParams, decoderHidden, lmHead } from '../model/llama.js'
+import { declareDecoderInputs, declareParams, decoderHidden, lmHeadLogProbs } from '../model/llama.js'
 import { getKlEstimator } from './kl.js'
 import { aggLoss, getPolicyLoss, valueLoss, type LossAggMode } from './losses.js'
 
@@ -85,9 +85,8 @@ export class Actor {
     const p = declareParams(g, c, { trainable })
     const inp = declareDecoderInputs(g, c, b, t)
     const hidden = decoderHidden(c, p, inp)
-    const logits = lmHead(c, p, hidden)
     const targets = g.input('targets', [b, t], 'int64')
-    const { logProbs, logSoftmax } = O.tokenLogProbsAndLogSoftmax(logits, targets)
+    const { logProbs, logSoftmax } = lmHeadLogProbs(c, p, hidden, targets)
     let values: Sym | null = null
     const vh: Sym[] = []
     if (this.valueHead) {

@@ -48,6 +48,8 @@ const CASES: { op: string; name?: string; inputs: InputSpec[]; f: (x: Sym[]) => 
   { op: 'log_softmax', inputs: [P(3, 5)], f: ([a]) => O.logSoftmax(a!) },
   { op: 'embedding', inputs: [P(5, 3), { shape: [2, 4], kind: 'int', max: 5 }], f: ([t, ids]) => O.embedding(t!, ids!) },
   { op: 'gather_last', inputs: [P(2, 3, 6), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, i]) => O.gatherLast(x!, i!) },
+  { op: 'lm_head_log_probs', inputs: [P(2, 3, 4), P(6, 4), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, w, i]) => O.lmHeadLogProbs(x!, w!, i!).logProbs },
+  { op: 'lm_head_log_probs', name: 'lm_head_log_probs with its log-softmax used too (the general rule)', inputs: [P(2, 3, 4), P(6, 4), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, w, i]) => { const r = O.lmHeadLogProbs(x!, w!, i!); return O.add(r.logProbs, O.entropyFromLogSoftmax(r.logSoftmax)) } },
   { op: 'token_log_probs', inputs: [P(2, 3, 6), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, i]) => O.tokenLogProbs(x!, i!) },
   { op: 'token_log_probs', name: 'token_log_probs with its log-softmax used too', inputs: [P(2, 3, 6), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, i]) => { const r = O.tokenLogProbsAndLogSoftmax(x!, i!); return O.add(O.mul(r.logProbs, 2), O.entropyFromLogSoftmax(r.logSoftmax)) } },
 ]

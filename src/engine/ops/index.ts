@@ -8,7 +8,7 @@ import * as N from './nn.js'
 
 /** Every differentiable op by name (the gradient-check test walks this registry). */
 export const OPS: Record<string, OpDef> = Object.fromEntries(
-  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast, N.TokenLogProbs].map((o) => [o.name, o]),
+  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast, N.TokenLogProbs, N.LmHeadLogProbs].map((o) => [o.name, o]),
 )
 
 type Operand = Sym | number
@@ -87,10 +87,13 @@ export function compare(op: 'Less' | 'Greater' | 'Equal' | 'LessOrEqual' | 'Grea
 
 // Composite layers of Llama/Qwen2 decoders, written with the ops above so autodiff covers them.
 
-/** RMSNorm: x / sqrt(mean(x²) + eps) · w, over the last axis. */
+/**
+ * RMSNorm: x / sqrt(mean(x²) + eps) · w, over the last axis. Written as Pow → ReduceMean → Add → Sqrt →
+ * Div → Mul, the pattern onnxruntime fuses into one SimplifiedLayerNormalization kernel in no-grad programs.
+ */
 export function rmsNorm(x: Sym, w: Sym, eps: number): Sym {
-  const ms = mean(square(x), [-1], true)
-  return mul(mul(x, rsqrt(add(ms, eps))), w)
+  const ms = mean(pow(x, 2), [-1], true)
+  return mul(div(x, sqrt(add(ms, eps))), w)
 }
 
 /** Rotary position embedding, Hugging Face "rotate_half" layout: x·cos + rotate_half(x)·sin. */
@@ -114,9 +117,10 @@ export function attention(q: Sym, k: Sym, v: Sym, mask: Sym): Sym {
   const [, hkv, s] = k.shape as [number, number, number, number]
   if (h % hkv !== 0) throw new Error(`attention: ${h} query heads is not a multiple of ${hkv} key/value heads`)
   const g = h / hkv
-  const qg = reshape(q, [b, hkv, g * t, hd])
+  // The 1/√hd scale goes on the queries (T·hd values) rather than the scores (T·S).
+  const qg = reshape(mul(q, 1 / Math.sqrt(hd)), [b, hkv, g * t, hd])
   const raw = reshape(matmul(qg, transpose(k, [0, 1, 3, 2])), [b, hkv, g, t, s])
-  const probs = softmax(add(mul(raw, 1 / Math.sqrt(hd)), reshape(mask, [b, 1, 1, t, s])), -1)
+  const probs = softmax(add(raw, reshape(mask, [b, 1, 1, t, s])), -1)
   return reshape(matmul(reshape(probs, [b, hkv, g * t, s]), v), [b, h, t, hd])
 }
 
@@ -129,9 +133,9 @@ export function attentionWithCache(q: Sym, pastK: Sym, pastV: Sym, k: Sym, v: Sy
   const [b, h, t, hd] = q.shape as [number, number, number, number]
   const [, hkv, p] = pastK.shape as [number, number, number, number]
   const g = h / hkv
-  const qg = reshape(q, [b, hkv, g * t, hd])
+  const qg = reshape(mul(q, 1 / Math.sqrt(hd)), [b, hkv, g * t, hd])
   const scores = (keys: Sym, n: number) => reshape(matmul(qg, transpose(keys, [0, 1, 3, 2])), [b, hkv, g, t, n])
-  const joined = add(mul(concat([scores(pastK, p), scores(k, t)], -1), 1 / Math.sqrt(hd)), reshape(mask, [b, 1, 1, t, p + t]))
+  const joined = add(concat([scores(pastK, p), scores(k, t)], -1), reshape(mask, [b, 1, 1, t, p + t]))
   const probs = softmax(joined, -1)
   const part = (from: number, to: number, values: Sym) => matmul(reshape(slice(probs, -1, from, to), [b, hkv, g * t, to - from]), values)
   return reshape(add(part(0, p, pastV), part(p, p + t, v)), [b, h, t, hd])
@@ -145,6 +149,12 @@ export function tokenLogProbs(logits: Sym, targets: Sym): Sym {
 /** log p(target) per position and the whole log-softmax [..., V] it was read from (for entropy, accuracy). */
 export function tokenLogProbsAndLogSoftmax(logits: Sym, targets: Sym): { logProbs: Sym; logSoftmax: Sym } {
   const [logProbs, ls] = logits.g.apply(N.TokenLogProbs, [logits, targets])
+  return { logProbs: logProbs!, logSoftmax: ls! }
+}
+
+/** The output layer's per-token log-probabilities (logits = x·Wᵀ) and its log-softmax, as one op (nn.ts). */
+export function lmHeadLogProbs(x: Sym, w: Sym, targets: Sym): { logProbs: Sym; logSoftmax: Sym } {
+  const [logProbs, ls] = x.g.apply(N.LmHeadLogProbs, [x, w, targets])
   return { logProbs: logProbs!, logSoftmax: ls! }
 }
 

@@ -1,4 +1,5 @@
-import type { OpDef } from '../graph.js'
+import type { OpDef, Sym } from '../graph.js'
+import { rawGemm } from './linalg.js'
 import { normAxis, raw1, raw2, rawReshape } from './util.js'
 
 /** Softmax over an axis; dx = y·(dy − Σ dy·y). */
@@ -70,5 +71,45 @@ export const TokenLogProbs: OpDef = {
     if (dls) dx = raw2(g, 'Add', dls, dx)
     if (up) dx = g.node1('ScatterElements', [dx, rawReshape(g, idx!, col), up], x!.shape, x!.dtype, { axis: a, reduction: 'add' })
     return [dx, null]
+  },
+}
+
+/**
+ * The output layer and per-token log-probabilities as one op: x […, H], W [V, H] (logits = x·Wᵀ), ids […]
+ * → (lp […], log-softmax […, V]). Its backward never scales the vocabulary-sized tensor by the per-token
+ * gradient g: d logits = −g·(softmax − onehot), so it forms Q = softmax − onehot in place (a scatter-add of
+ * −1 at the ids) and moves −g onto the hidden-sized side: dx = (Q·W)·(−g), dW = Qᵀ·(x·(−g)). When the
+ * log-softmax output itself gets a gradient (an entropy bonus), it falls back to TokenLogProbs' rule.
+ */
+export const LmHeadLogProbs: OpDef = {
+  name: 'lm_head_log_probs',
+  forward: (g, [x, w, idx]) => {
+    const h = x!.shape[x!.rank - 1]!
+    const v = w!.shape[0]!
+    if (w!.shape[1] !== h) throw new Error(`lm_head_log_probs: hidden states have ${h} features, the weight is [${w!.shape.join(', ')}]`)
+    const rows = x!.shape.slice(0, -1).reduce((p, q) => p * q, 1)
+    const logits = rawGemm(g, rawReshape(g, x!, [rows, h]), w!, false, true)
+    const ls = g.node1('LogSoftmax', [logits], [rows, v], x!.dtype, { axis: 1 })
+    const picked = g.node1('GatherElements', [ls, rawReshape(g, idx!, [rows, 1])], [rows, 1], x!.dtype, { axis: 1 })
+    return [rawReshape(g, picked, idx!.shape), rawReshape(g, ls, [...x!.shape.slice(0, -1), v])]
+  },
+  backward: (g, [x, w, idx], [, ls], [dlp, dls]) => {
+    const h = x!.shape[x!.rank - 1]!
+    const v = w!.shape[0]!
+    const rows = x!.shape.slice(0, -1).reduce((p, q) => p * q, 1)
+    const x2 = rawReshape(g, x!, [rows, h])
+    const ls2 = rawReshape(g, ls!, [rows, v])
+    const ids = rawReshape(g, idx!, [rows, 1])
+    if (dls || !dlp) {
+      const flat = rawReshape(g, idx!, [rows])
+      const grads = [dlp ? rawReshape(g, dlp, [rows]) : null, dls ? rawReshape(g, dls, [rows, v]) : null]
+      const [dlogits] = TokenLogProbs.backward!(g, [ls2, flat], [flat, ls2], grads, {}) as [Sym]
+      return [rawReshape(g, rawGemm(g, dlogits, w!), x!.shape), rawGemm(g, dlogits, x2, true, false), null]
+    }
+    const q = g.node1('ScatterElements', [raw1(g, 'Exp', ls2), ids, g.node1('Expand', [g.scalar(-1), g.ints([rows, 1])], [rows, 1], x!.dtype)], [rows, v], x!.dtype, { axis: 1, reduction: 'add' })
+    const negG = raw1(g, 'Neg', rawReshape(g, dlp, [rows, 1]))
+    const dx = raw2(g, 'Mul', rawGemm(g, q, w!), negG)
+    const dw = rawGemm(g, q, raw2(g, 'Mul', x2, negG), true, false)
+    return [rawReshape(g, dx, x!.shape), dw, null]
   },
 }
