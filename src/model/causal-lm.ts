@@ -249,6 +249,15 @@ export class CausalLM {
     return { ...(r.logits ? { logits: r.logits } : {}), drawn, kv }
   }
 
+  /**
+   * Frees every compiled program now (its onnxruntime session and the memory arena it grew); the next use
+   * compiles again. An arena keeps its peak until its session goes, so a phase that ran a big program
+   * would otherwise hold that memory through every later phase.
+   */
+  async releasePrograms(): Promise<void> {
+    await this.programs.releaseAll()
+  }
+
   /** Releases every compiled program (their onnxruntime sessions). */
   async dispose(): Promise<void> {
     await this.programs.releaseAll()

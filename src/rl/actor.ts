@@ -188,6 +188,12 @@ export class Actor {
     return { loss: r.loss!.at(0), grads, metrics }
   }
 
+  /** Frees the compiled programs of the actor and its model (see CausalLM.releasePrograms). */
+  async releasePrograms(): Promise<void> {
+    await this.programs.releaseAll()
+    await this.model.releasePrograms()
+  }
+
   async dispose(): Promise<void> {
     await this.programs.releaseAll()
     await this.model.dispose()

@@ -145,6 +145,10 @@ export const TrainConfigSchema = z
         save_total_limit: z.number().int().min(1).default(2).describe('checkpoints kept'),
         log_samples: z.number().int().min(0).default(4).describe('completions per step written to samples.jsonl'),
         checkpoint_dtype: z.enum(['F32', 'BF16']).default('F32').describe('weights in checkpoints (F32 resumes bit-exactly)'),
+        release_programs: z
+          .union([z.literal('auto'), z.boolean()])
+          .default('auto')
+          .describe('free each phase’s compiled programs (and their memory arenas) when the phase ends; auto: for models of 100M parameters or more, where recompiling costs seconds against minutes of work'),
       })
       .strict()
       .prefault({}),

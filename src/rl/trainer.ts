@@ -19,6 +19,7 @@ import { Actor } from './actor.js'
 import { buildToyBase } from './base-model.js'
 import { checkpointName, listCheckpoints, loadCheckpoint, saveCheckpoint, truncateRunLogs, type TrainerState } from './checkpoint.js'
 import type { TrainConfig } from './config.js'
+import { parameterCount } from '../model/config.js'
 import { computeAdvantages } from './step/advantage.js'
 import { actorLogProbs, referenceLogProbs, samplerLogProbs } from './step/log-probs.js'
 import { stepMetrics } from './step/metrics.js'
@@ -134,6 +135,8 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
   }
 
   const rolloutCtx: RolloutContext = { generator, promptIds, reward, template }
+  const rp = cfg.trainer.release_programs
+  const releaseBetweenPhases = rp === 'auto' ? parameterCount(loaded.config) >= 100e6 : rp
 
   for (let step = startStep + 1; step <= cfg.total_steps; step++) {
     const t0 = performance.now()
@@ -141,6 +144,10 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
       const s = performance.now()
       const r = await f()
+      if (releaseBetweenPhases) {
+        await actor.releasePrograms()
+        await ref?.releasePrograms()
+      }
       times[name] = (times[name] ?? 0) + (performance.now() - s) / 1000
       return r
     }

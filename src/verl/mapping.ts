@@ -176,6 +176,7 @@ export const KEY_MAP: KeyMapping[] = [
   },
   { key: 'trainer.log_samples', verl: '(medrl: samples.jsonl from verl’s rollout dumps)' },
   { key: 'trainer.checkpoint_dtype', verl: '-', none: 'verl writes FSDP shards; `medrl verl export` merges them into a Hugging Face directory' },
+  { key: 'trainer.release_programs', verl: '(embedded engine only: verl’s workers manage their own memory)' },
   { key: 'verl.nnodes', verl: 'trainer.nnodes', emit: (c) => [['trainer.nnodes', c.verl.nnodes]] },
   { key: 'verl.n_gpus_per_node', verl: 'trainer.n_gpus_per_node', emit: (c) => [['trainer.n_gpus_per_node', c.verl.n_gpus_per_node]] },
   { key: 'verl.rollout_name', verl: `${AR}.rollout.name`, emit: (c) => [[`${AR}.rollout.name`, c.verl.rollout_name]] },

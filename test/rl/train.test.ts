@@ -185,3 +185,18 @@ describe('nothing lost, nothing stale', () => {
     assert.deepEqual(readdirSync(run).filter((n) => n.includes('.tmp-')), [], 'the half-built base is cleaned away')
   })
 })
+
+describe('programs released between phases', () => {
+  it('trainer.release_programs: true gives the same metrics as keeping the programs (PPO with a reference: every phase)', async () => {
+    const run = async (release: boolean) => {
+      const logs: StepLog[] = []
+      const extra = { kl: { kl_coef: 0.01, kl_estimator: 'k1' }, trainer: { save_steps: 0, release_programs: release } }
+      await train(parseTrainConfig(toyConfig('ppo', 2, extra)), tempDir('medrl-release-'), { onStep: (l) => logs.push(l) })
+      return logs.map((l) => Object.fromEntries(Object.entries(l.data).filter(([k]) => !k.startsWith('time/') && !k.startsWith('perf/'))))
+    }
+    const kept = await run(false)
+    assert.equal(kept.length, 2)
+    assert.ok('critic/value_loss' in kept[0]! && 'actor/kl' in kept[0]!)
+    assert.deepEqual(await run(true), kept)
+  })
+})
