@@ -159,9 +159,18 @@ export class GradAccumulator {
   private sum: Buffers = {}
   count = 0
 
+  /**
+   * Adds gradients (times `scale`). The first buffer given for a name is adopted as the sum, not copied
+   * (a model's worth of memory saved): the caller must not use it afterwards.
+   */
   add(grads: Buffers, scale = 1): void {
     for (const [k, g] of Object.entries(grads)) {
-      const s = (this.sum[k] ??= new Float32Array(g.length))
+      const s = this.sum[k]
+      if (!s) {
+        if (scale !== 1) for (let i = 0; i < g.length; i++) g[i] = scale * g[i]!
+        this.sum[k] = g
+        continue
+      }
       for (let i = 0; i < g.length; i++) s[i] = s[i]! + scale * g[i]!
     }
     this.count++
