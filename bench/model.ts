@@ -28,7 +28,7 @@ export function writeBenchModel(dir: string, config = QWEN25_05B): number {
 
 function worker(script: string, args: string[]): Record<string, unknown> {
   const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, script), ...args], { encoding: 'utf8', maxBuffer: 16 << 20 })
-  if (r.status !== 0) throw new Error(`${script} failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
+  if (r.status !== 0) throw new Error(`${script} failed (${r.signal ? `killed by ${r.signal}, out of memory?` : `exit ${r.status}`}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
   return JSON.parse(r.stdout) as Record<string, unknown>
 }
 

@@ -50,7 +50,8 @@ async function main(): Promise<void> {
   for (const s of chosen) {
     process.stderr.write(`bench ${s.name}: ${s.description}\n`)
     const t0 = Date.now()
-    const figures = await s.run()
+    // A section that fails is recorded as failed and the others still run.
+    const figures = await s.run().catch((e: unknown) => ({ failed: e instanceof Error ? e.message : String(e) }))
     results[s.name] = figures
     const rows: [string, string][] = []
     flatten('', figures, rows)
