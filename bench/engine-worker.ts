@@ -9,13 +9,12 @@
  *   engine-worker.ts decode  MODEL B PROMPT NEW  KV-cache decoding, plain sampling at temperature 1
  *   engine-worker.ts bandwidth                         memory copy bandwidth (STREAM's copy: bytes read + written)
  */
-import { DEFAULT_GEN, Generator } from '../src/generate/generator.js'
 import { AdamW, guardedStep } from '../src/engine/optim.js'
 import { CausalLM, randomWeights } from '../src/model/causal-lm.js'
 import { parseConfig, type ModelConfig } from '../src/model/config.js'
 import { loadModel } from '../src/model/files.js'
-import { Rng } from '../src/util/rng.js'
 import { benchBatch } from './engine.js'
+import { decodeTokensPerS, timedDecode } from './generate.js'
 
 const newModel = (c: ModelConfig) => new CausalLM(c, randomWeights(c, 0))
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024
@@ -55,18 +54,12 @@ async function forward(m: CausalLM, b: number, t: number, steps: number) {
 }
 
 async function decode(m: CausalLM, b: number, prompt: number, fresh: number) {
-  const rng = new Rng(b)
-  const reqs = Array.from({ length: b }, (_, i) => ({ prompt: Array.from({ length: prompt }, () => rng.int(m.config.vocab_size)), params: { ...DEFAULT_GEN, maxNewTokens: fresh, seed: i } }))
-  const g = new Generator(m, null, { eosIds: [] })
-  await g.generate(reqs.map((r) => ({ ...r, params: { ...r.params, maxNewTokens: 4 } })))
-  Object.assign(g.stats, { prefillMs: 0, prefillTokens: 0, decodeMs: 0, decodeSteps: 0, decodeRowSteps: 0, samplingMs: 0 })
-  await g.generate(reqs)
-  const seconds = (g.stats.decodeMs + g.stats.samplingMs) / 1000
+  const { stats } = await timedDecode(m, { batch: b, prompt, fresh })
   return {
-    seconds,
-    tokens_per_s: g.stats.decodeRowSteps / seconds,
-    host_sampling_seconds: g.stats.samplingMs / 1000,
-    prefill_tokens_per_s: g.stats.prefillTokens / (g.stats.prefillMs / 1000),
+    seconds: (stats.decodeMs + stats.samplingMs) / 1000,
+    tokens_per_s: decodeTokensPerS(stats),
+    host_sampling_seconds: stats.samplingMs / 1000,
+    prefill_tokens_per_s: stats.prefillTokens / (stats.prefillMs / 1000),
     peak_rss_mb: peakRssMb(),
   }
 }

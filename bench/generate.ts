@@ -10,10 +10,27 @@ import { Rng } from '../src/util/rng.js'
 import { BENCH_MODEL } from './engine.js'
 import type { BenchSection, Figures } from './run.js'
 
-function prompts(n: number, len: number, seed: number): number[][] {
+function prompts(n: number, len: number, seed: number, vocab = BENCH_MODEL.vocab_size): number[][] {
   const rng = new Rng(seed)
-  return Array.from({ length: n }, () => Array.from({ length: len }, () => rng.int(BENCH_MODEL.vocab_size)))
+  return Array.from({ length: n }, () => Array.from({ length: len }, () => rng.int(vocab)))
 }
+
+/**
+ * Decodes `fresh` sampled tokens (temperature 1, EOS off) for `batch` random prompts of `prompt` tokens:
+ * a short run first compiles the programs, then the timed run. Returns its wall time and the generator's stats.
+ */
+export async function timedDecode(model: CausalLM, o: { batch: number; prompt: number; fresh: number; drawOnHost?: boolean }): Promise<{ wallSeconds: number; stats: Generator['stats'] }> {
+  const g = new Generator(model, null, { eosIds: [], drawOnHost: o.drawOnHost ?? false })
+  const reqs = prompts(o.batch, o.prompt, o.batch, model.config.vocab_size).map((p, i) => ({ prompt: p, params: { ...DEFAULT_GEN, maxNewTokens: o.fresh, seed: i } }))
+  await g.generate(reqs.map((r) => ({ ...r, params: { ...r.params, maxNewTokens: 4 } })))
+  Object.assign(g.stats, { prefillMs: 0, prefillTokens: 0, decodeMs: 0, decodeSteps: 0, decodeRowSteps: 0, samplingMs: 0 })
+  const t0 = performance.now()
+  await g.generate(reqs)
+  return { wallSeconds: (performance.now() - t0) / 1000, stats: g.stats }
+}
+
+/** Tokens per second of a timed decode: the engine's steps and the draws on the host. */
+export const decodeTokensPerS = (s: Generator['stats']) => s.decodeRowSteps / ((s.decodeMs + s.samplingMs) / 1000)
 
 /** FLOPs of one decode step for one row at cache length s (matrix products only, as the engine counts them). */
 function decodeFlopsPerRow(s: number): number {
@@ -44,33 +61,19 @@ export const generateBench: BenchSection = {
     const decode: Record<string, number> = {}
     const decodeFrac: Record<string, number | null> = {}
     for (const b of [1, 8, 64]) {
-      const g = new Generator(model, null, { eosIds: [] })
-      const reqs = prompts(b, 32, b).map((p, i) => ({ prompt: p, params: { ...DEFAULT_GEN, maxNewTokens: 64, seed: i } }))
-      await g.generate(reqs.map((r) => ({ ...r, params: { ...r.params, maxNewTokens: 4 } }))) // compile
-      Object.assign(g.stats, { decodeMs: 0, decodeSteps: 0, decodeRowSteps: 0, samplingMs: 0 })
-      const t0 = performance.now()
-      await g.generate(reqs)
-      const wall = (performance.now() - t0) / 1000
-      const decodeS = (g.stats.decodeMs + g.stats.samplingMs) / 1000
-      decode[String(b)] = g.stats.decodeRowSteps / decodeS
+      const { wallSeconds, stats } = await timedDecode(model, { batch: b, prompt: 32, fresh: 64 })
+      decode[String(b)] = decodeTokensPerS(stats)
       // Engine FLOP/s of the decode steps (the cache is attended at an average length of prompt + 32).
-      const gflops = (g.stats.decodeRowSteps * decodeFlopsPerRow(32 + 32)) / (g.stats.decodeMs / 1000) / 1e9
+      const gflops = (stats.decodeRowSteps * decodeFlopsPerRow(32 + 32)) / (stats.decodeMs / 1000) / 1e9
       decodeFrac[String(b)] = ceiling ? gflops / ceiling : null
-      out[`decode_b${b}_detail`] = { wall_seconds: wall, engine_seconds: g.stats.decodeMs / 1000, sampling_seconds: g.stats.samplingMs / 1000, engine_gflops: gflops }
+      out[`decode_b${b}_detail`] = { wall_seconds: wallSeconds, engine_seconds: stats.decodeMs / 1000, sampling_seconds: stats.samplingMs / 1000, engine_gflops: gflops }
     }
     out.decode_tokens_per_s = decode
     out.decode_engine_fraction_of_ceiling = decodeFrac
-    {
-      // The same batch-64 decode with every token drawn on the host from the logits (the path before draws
-      // moved into the decode program), for comparison in the same run.
-      const g = new Generator(model, null, { eosIds: [], drawOnHost: true })
-      const reqs = prompts(64, 32, 64).map((p, i) => ({ prompt: p, params: { ...DEFAULT_GEN, maxNewTokens: 64, seed: i } }))
-      await g.generate(reqs.map((r) => ({ ...r, params: { ...r.params, maxNewTokens: 4 } })))
-      Object.assign(g.stats, { decodeMs: 0, decodeSteps: 0, decodeRowSteps: 0, samplingMs: 0 })
-      await g.generate(reqs)
-      const s = (g.stats.decodeMs + g.stats.samplingMs) / 1000
-      out.decode_b64_host_draw = { tokens_per_s: g.stats.decodeRowSteps / s, sampling_seconds: g.stats.samplingMs / 1000, in_program_speedup: decode['64']! / (g.stats.decodeRowSteps / s) }
-    }
+    // The same batch-64 decode with every token drawn on the host from the logits (the path before draws
+    // moved into the decode program), for comparison in the same run.
+    const host = (await timedDecode(model, { batch: 64, prompt: 32, fresh: 64, drawOnHost: true })).stats
+    out.decode_b64_host_draw = { tokens_per_s: decodeTokensPerS(host), sampling_seconds: host.samplingMs / 1000, in_program_speedup: decode['64']! / decodeTokensPerS(host) }
     await model.dispose()
     // Requests/s through the server: 64 concurrent completions of 16 tokens from 32-token prompts.
     const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-serve-'))
