@@ -309,12 +309,12 @@ export class Generator {
       const u = draws.includes('sample') ? new Tensor('float32', Float32Array.from(slots, (r, b) => (draws[b] === 'sample' ? drawUniform(r!.rng) : 0)), [bsz, 1]) : undefined
       const res = await this.model.decodeStep(
         {
-        ...(u ? { u } : {}),
-        ids: Tensor.i64(feedIds, [bsz, 1]),
-        cos: new Tensor('float32', rt.cos, rt.shape),
-        sin: new Tensor('float32', rt.sin, rt.shape),
-        mask: new Tensor('float32', mask, [bsz, 1, 1, cap + 1]),
-        past: cache.map((x) => ({ k: new Tensor('float32', x.k, [bsz, hkv, cap, hd]), v: new Tensor('float32', x.v, [bsz, hkv, cap, hd]) })),
+          ...(u ? { u } : {}),
+          ids: Tensor.i64(feedIds, [bsz, 1]),
+          cos: new Tensor('float32', rt.cos, rt.shape),
+          sin: new Tensor('float32', rt.sin, rt.shape),
+          mask: new Tensor('float32', mask, [bsz, 1, 1, cap + 1]),
+          past: cache.map((x) => ({ k: new Tensor('float32', x.k, [bsz, hkv, cap, hd]), v: new Tensor('float32', x.v, [bsz, hkv, cap, hd]) })),
         },
         { logits: draws.includes(null), greedy: draws.includes('greedy') },
       )

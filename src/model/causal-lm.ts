@@ -157,14 +157,14 @@ export class CausalLM {
       const inp = declareDecoderInputs(g, c, b, t)
       const targets = g.input('targets', [b, t], 'int64')
       const lossMask = g.input('loss_mask', [b, t])
-      const { logProbs: lp, logSoftmax: logProbs } = lmHeadLogProbs(c, p, decoderHidden(c, p, inp), targets)
+      const { logProbs: lp, logSoftmax } = lmHeadLogProbs(c, p, decoderHidden(c, p, inp), targets)
       const loss = O.neg(O.maskedMean(lp, lossMask))
       const grads = g.gradients(
         loss,
         names.map((n) => p[n]!),
       )
       // Not differentiated: whether the target's log-prob is the row's maximum (ties count as right).
-      const acc: Record<string, Sym> = withAcc ? { token_accuracy: O.maskedMean(maskToFloat(g, O.compare('GreaterOrEqual', lp, O.max(logProbs, [-1]))), lossMask) } : {}
+      const acc: Record<string, Sym> = withAcc ? { token_accuracy: O.maskedMean(maskToFloat(g, O.compare('GreaterOrEqual', lp, O.max(logSoftmax, [-1]))), lossMask) } : {}
       return { g, outputs: { loss, ...acc, ...gradientOutputs(g, names, grads) } }
     })
     const r = await prog.run({

@@ -99,15 +99,16 @@ export const LmHeadLogProbs: OpDef = {
     const rows = x!.shape.slice(0, -1).reduce((p, q) => p * q, 1)
     const x2 = rawReshape(g, x!, [rows, h])
     const ls2 = rawReshape(g, ls!, [rows, v])
-    const ids = rawReshape(g, idx!, [rows, 1])
-    if (dls || !dlp) {
+    if (dls) {
       const flat = rawReshape(g, idx!, [rows])
       const grads = [dlp ? rawReshape(g, dlp, [rows]) : null, dls ? rawReshape(g, dls, [rows, v]) : null]
       const [dlogits] = TokenLogProbs.backward!(g, [ls2, flat], [flat, ls2], grads, {}) as [Sym]
       return [rawReshape(g, rawGemm(g, dlogits, w!), x!.shape), rawGemm(g, dlogits, x2, true, false), null]
     }
+    const ids = rawReshape(g, idx!, [rows, 1])
     const q = g.node1('ScatterElements', [raw1(g, 'Exp', ls2), ids, g.node1('Expand', [g.scalar(-1), g.ints([rows, 1])], [rows, 1], x!.dtype)], [rows, v], x!.dtype, { axis: 1, reduction: 'add' })
-    const negG = raw1(g, 'Neg', rawReshape(g, dlp, [rows, 1]))
+    // Backward runs only when some output has a gradient: without one for the log-softmax, lp has one.
+    const negG = raw1(g, 'Neg', rawReshape(g, dlp!, [rows, 1]))
     const dx = raw2(g, 'Mul', rawGemm(g, q, w!), negG)
     const dw = rawGemm(g, q, raw2(g, 'Mul', x2, negG), true, false)
     return [rawReshape(g, dx, x!.shape), dw, null]
