@@ -28,6 +28,8 @@ const CASES: { op: string; name?: string; inputs: InputSpec[]; f: (x: Sym[]) => 
   { op: 'rsqrt', inputs: [Pos(2, 4)], f: ([a]) => O.rsqrt(a!) },
   { op: 'silu', inputs: [{ shape: [3, 4], gen: (r) => r.next() * 6 - 3 }], f: ([a]) => O.silu(a!) },
   { op: 'pow_scalar', inputs: [Pos(5)], f: ([a]) => O.pow(a!, 2.5) },
+  { op: 'pow_scalar', name: 'pow_scalar x²', inputs: [P(2, 3)], f: ([a]) => O.pow(a!, 2) },
+  { op: 'pow_scalar', name: 'pow_scalar x³', inputs: [P(2, 3)], f: ([a]) => O.pow(a!, 3) },
   // Values kept away from the clip points, where the derivative jumps.
   { op: 'clamp', inputs: [{ shape: [12], gen: (r, i) => [-0.9, -0.5, -0.1, 0.1, 0.5, 0.9][i % 6]! + r.next() * 0.05 }], f: ([a]) => O.clamp(a!, -0.3, 0.7) },
   { op: 'where', inputs: [{ shape: [2, 3], kind: 'bool' }, P(2, 3), P(3)], f: ([c, a, b]) => O.where(c!, a!, b!) },

@@ -71,7 +71,11 @@ export const PowScalar: OpDef = {
   forward: (g, [x], { p }) => [g.node1('Pow', [x!, g.scalar(p as number)], x!.shape, x!.dtype)],
   backward: (g, [x], _y, [dy], { p }) => {
     const e = p as number
-    return [raw2(g, 'Mul', dy!, raw2(g, 'Mul', g.scalar(e), g.node1('Pow', [x!, g.scalar(e - 1)], x!.shape, x!.dtype)))]
+    if (e === 1) return [dy!]
+    // onnxruntime's Pow calls std::pow for any exponent but 2 and 3: x¹ (RMSNorm's x²) as a Pow cost 2.6 ms per
+    // million elements, a plain product a tenth of that.
+    const xe1 = e === 2 ? x! : g.node1('Pow', [x!, g.scalar(e - 1)], x!.shape, x!.dtype)
+    return [raw2(g, 'Mul', raw2(g, 'Mul', dy!, xe1), g.scalar(e))]
   },
 }
 /** clamp(x, lo, hi); the gradient passes where lo ≤ x ≤ hi. */
