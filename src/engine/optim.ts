@@ -4,6 +4,9 @@
  * Optimizer state is plain typed arrays and numbers, so it saves and restores exactly.
  */
 
+import { AdamWHelper, adamwKernel } from './adamw-kernel.js'
+import { engineThreads } from './threads.js'
+
 export type Buffers = Record<string, Float32Array>
 
 /** Names that get no weight decay by default: norms and biases, as Hugging Face trainers do. */
@@ -18,6 +21,12 @@ export interface AdamWOptions {
   eps?: number
   weightDecay?: number
   noDecay?: (name: string) => boolean
+  /** Threads for the update (default: the engine's); a second one is used from `parallelMinElements` on. */
+  threads?: number
+  /** Fewest parameter elements for which a second thread pays (default 4M: below, starting it costs more). */
+  parallelMinElements?: number
+  /** Most elements the second thread takes (default 32M: its copies of p and g cost 8 bytes each). */
+  parallelMaxElements?: number
 }
 
 export interface OptimizerState {
@@ -39,37 +48,49 @@ export class AdamW implements Optimizer {
   private readonly o: Required<AdamWOptions>
   private m: Buffers = {}
   private v: Buffers = {}
+  private helper: AdamWHelper | null = null
   stepCount = 0
+  /** Elements the second thread updated in the last step (0: one thread did all). */
+  helperElements = 0
 
   constructor(opts: AdamWOptions = {}) {
-    this.o = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, noDecay: defaultNoDecay, ...opts }
+    this.o = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, noDecay: defaultNoDecay, threads: engineThreads(), parallelMinElements: 1 << 22, parallelMaxElements: 1 << 25, ...opts }
   }
 
   step(params: Buffers, grads: Buffers, lr: number, gradScale = 1): void {
     this.stepCount++
     const { beta1: b1, beta2: b2, eps } = this.o
-    const stepSize = lr / (1 - b1 ** this.stepCount)
-    const invBc2Sqrt = 1 / Math.sqrt(1 - b2 ** this.stepCount)
-    const c1 = 1 - b1
-    const c2 = 1 - b2
+    const scalars = [gradScale, b1, b2, 1 - b1, 1 - b2, lr / (1 - b1 ** this.stepCount), 1 / Math.sqrt(1 - b2 ** this.stepCount), eps]
+    const s = Float64Array.from(scalars)
+    const decayOf = (name: string) => (this.o.noDecay(name) ? 1 : 1 - lr * this.o.weightDecay)
     for (const [name, p] of Object.entries(params)) {
       const g = grads[name]
-      if (!g) continue
-      if (g.length !== p.length) throw new Error(`AdamW: gradient of ${name} has ${g.length} elements, the parameter ${p.length}`)
+      if (g && g.length !== p.length) throw new Error(`AdamW: gradient of ${name} has ${g.length} elements, the parameter ${p.length}`)
+    }
+    const helper = this.helperFor(params, grads)
+    helper?.begin(params, grads, scalars, decayOf)
+    this.helperElements = helper ? helper.slots.reduce((n, x) => n + x.p.length, 0) : 0
+    for (const [name, p] of Object.entries(params)) {
+      const g = grads[name]
+      if (!g || helper?.names.has(name)) continue
       const m = (this.m[name] ??= new Float32Array(p.length))
       const v = (this.v[name] ??= new Float32Array(p.length))
-      const decay = this.o.noDecay(name) ? 1 : 1 - lr * this.o.weightDecay
-      const n = p.length
-      // One pass, moments kept in locals (rounded to float32 as they are stored): memory-bound.
-      for (let i = 0; i < n; i++) {
-        const gi = g[i]! * gradScale
-        const mi = Math.fround(b1 * m[i]! + c1 * gi)
-        const vi = Math.fround(b2 * v[i]! + c2 * gi * gi)
-        m[i] = mi
-        v[i] = vi
-        p[i] = p[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) * invBc2Sqrt + eps)
-      }
+      adamwKernel(p, g, m, v, s, decayOf(name))
     }
+    helper?.finish(params)
+  }
+
+  /** The second thread, when this step is large enough and every parameter it takes has a gradient. */
+  private helperFor(params: Buffers, grads: Buffers): AdamWHelper | null {
+    const total = Object.values(params).reduce((n, p) => n + p.length, 0)
+    if (this.o.threads < 2 || total < this.o.parallelMinElements) return null
+    const plan = AdamWHelper.plan(params, this.o.parallelMaxElements)
+    if (this.helper?.key !== plan.key) {
+      void this.helper?.close()
+      this.helper = plan.names.length ? AdamWHelper.start(params, plan.names, plan.key, { m: this.m, v: this.v }) : null
+    }
+    const h = this.helper
+    return h && [...h.names].every((n) => grads[n]) ? h : null
   }
 
   state(): OptimizerState {
@@ -82,6 +103,8 @@ export class AdamW implements Optimizer {
   loadState(s: OptimizerState): void {
     if (s.kind !== 'adamw') throw new Error(`cannot load ${s.kind} state into AdamW`)
     this.stepCount = s.step
+    void this.helper?.close()
+    this.helper = null
     this.m = {}
     this.v = {}
     for (const [k, x] of Object.entries(s.buffers)) {

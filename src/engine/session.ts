@@ -1,13 +1,9 @@
-import { cpus } from 'node:os'
 import * as ort from 'onnxruntime-node'
 import type { Graph, GraphInput, Sym } from './graph.js'
 import { Tensor, type DType, type TypedData } from './tensor.js'
+import { engineThreads } from './threads.js'
 
-/** Threads for onnxruntime's intra-op pool: every core unless MEDRL_THREADS says otherwise. */
-export function engineThreads(): number {
-  const env = Number(process.env.MEDRL_THREADS)
-  return Number.isInteger(env) && env > 0 ? env : Math.max(1, cpus().length)
-}
+export { engineThreads }
 
 const ORT_TYPE: Record<DType, ort.Tensor.Type> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', bool: 'bool' }
 

@@ -30,6 +30,34 @@ describe('optimizers', () => {
     assert.equal(opt.stepCount, 4)
   })
 
+  it('AdamW on two threads gives bit-identical parameters and state to one thread, across a save and restore', () => {
+    const sizes: Record<string, number> = { 'embed.weight': 5000, 'l0.weight': 3000, 'l1.weight': 2000, 'model.norm.weight': 64 }
+    const init = () => Object.fromEntries(Object.entries(sizes).map(([n, k]) => [n, Float32Array.from({ length: k }, (_, i) => Math.sin(i + k))]))
+    const grads = (step: number, skip?: string) =>
+      Object.fromEntries(Object.entries(sizes).filter(([n]) => n !== skip).map(([n, k]) => [n, Float32Array.from({ length: k }, (_, i) => Math.cos(i * 0.37 + step) * (1 + step))]))
+    const run = (threads: number) => {
+      const p = init()
+      let opt = new AdamW({ weightDecay: 0.1, threads, parallelMinElements: 1000 })
+      for (let k = 0; k < 3; k++) opt.step(p, grads(k), 0.01, 0.5)
+      const shared = opt.helperElements
+      // A step without the largest parameter's gradient: the helper's share is done on one thread.
+      opt.step(p, grads(3, 'embed.weight'), 0.01)
+      const saved = opt.state()
+      opt = new AdamW({ weightDecay: 0.1, threads, parallelMinElements: 1000 })
+      opt.loadState(saved)
+      for (let k = 4; k < 6; k++) opt.step(p, grads(k), 0.01)
+      return { p, state: opt.state(), shared }
+    }
+    const one = run(1)
+    const two = run(2)
+    assert.equal(one.shared, 0)
+    assert.equal(two.shared, 5000) // the largest parameter, about half of all elements
+    for (const n of Object.keys(sizes)) assert.deepEqual(two.p[n], one.p[n], n)
+    assert.deepEqual(Object.keys(two.state.buffers).sort(), Object.keys(one.state.buffers).sort())
+    for (const [k, b] of Object.entries(one.state.buffers)) assert.deepEqual(two.state.buffers[k], b, k)
+    assert.notDeepEqual(one.p['embed.weight'], init()['embed.weight'])
+  })
+
   it('SGD with momentum and Nesterov, hand-computed', () => {
     const p = { w: Float32Array.from([1]) }
     const sgd = new SGD({ momentum: 0.9 })
