@@ -3,20 +3,41 @@ import type { Tensor } from './tensor.js'
 
 /**
  * Graph outputs for the gradients of named inputs: the dense part (`grad:NAME`, left out when it is all
- * zeros) and each row contribution (`rows:NAME:k:ids`, `rows:NAME:k:updates`) to add on the host.
+ * zeros) and each row contribution (`rows:NAME:k:ids`, `rows:NAME:k:updates`) to add on the host; and
+ * `grad_sq:dense`, the summed squares of every gradient that is whole in the graph (dense, no row parts),
+ * so the global norm costs the host a pass over the others only.
  */
 export function gradientOutputs(g: Graph, names: readonly string[], grads: readonly Sym[]): Record<string, Sym> {
   const out: Record<string, Sym> = {}
+  const squares: Sym[] = []
   names.forEach((n, i) => {
     const sym = g.inputs.get(n)?.sym
     const key = sym?.name ?? n
-    if (!g.noDenseGrad.has(key)) out[`grad:${n}`] = grads[i]!
-    ;(g.rowGrads.get(key) ?? []).forEach((r, k) => {
+    const rows = g.rowGrads.get(key) ?? []
+    if (!g.noDenseGrad.has(key)) {
+      out[`grad:${n}`] = grads[i]!
+      if (!rows.length) squares.push(g.node1('ReduceSumSquare', [grads[i]!], [], grads[i]!.dtype, { keepdims: 0 }))
+    }
+    rows.forEach((r, k) => {
       out[`rows:${n}:${k}:ids`] = r.ids
       out[`rows:${n}:${k}:updates`] = r.updates
     })
   })
+  if (squares.length) out['grad_sq:dense'] = squares.length === 1 ? squares[0]! : g.node1('Sum', squares, [], squares[0]!.dtype)
   return out
+}
+
+/**
+ * The global L2 norm of the gradients collected from a run of gradientOutputs' program: the graph's sum of
+ * squares for the gradients whole in it, a host pass (float64) over the rest.
+ */
+export function gradientNorm(result: Record<string, Tensor>, grads: Record<string, Float32Array | Float64Array>): number {
+  let s = result['grad_sq:dense']?.at(0) ?? 0
+  for (const [n, g] of Object.entries(grads)) {
+    if (result[`grad:${n}`] && !result[`rows:${n}:0:ids`]) continue
+    for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!
+  }
+  return Math.sqrt(s)
 }
 
 /** The full gradient of each named input from a run's outputs: dense part plus row contributions. */

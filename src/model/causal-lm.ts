@@ -2,8 +2,7 @@ import { Graph, type Sym } from '../engine/graph.js'
 import * as O from '../engine/ops/index.js'
 import { maskToFloat } from '../engine/ops/util.js'
 import { ProgramCache, type Program } from '../engine/session.js'
-import { collectGradients, gradientOutputs } from '../engine/grads.js'
-import { globalNorm } from '../engine/optim.js'
+import { collectGradients, gradientNorm, gradientOutputs } from '../engine/grads.js'
 import { Tensor, sizeOf, type FloatDType } from '../engine/tensor.js'
 import { Rng } from '../util/rng.js'
 import { parameterShapes, type ModelConfig } from './config.js'
@@ -174,7 +173,7 @@ export class CausalLM {
       loss_mask: Tensor.f32(batch.lossMask.flat(), [b, t]),
     })
     const grads = collectGradients(r, names, sizesOf(shapes))
-    return { loss: r.loss!.at(0), grads, gradNorm: globalNorm(grads), flops: prog.matmulFlops, ...(withAcc ? { tokenAccuracy: r.token_accuracy!.at(0) } : {}) }
+    return { loss: r.loss!.at(0), grads, gradNorm: gradientNorm(r, grads), flops: prog.matmulFlops, ...(withAcc ? { tokenAccuracy: r.token_accuracy!.at(0) } : {}) }
   }
 
   /**

@@ -3,7 +3,7 @@ import * as O from '../engine/ops/index.js'
 import { ProgramCache, type Program } from '../engine/session.js'
 import { Tensor } from '../engine/tensor.js'
 import { sizesOf, type CausalLM } from '../model/causal-lm.js'
-import { collectGradients, gradientOutputs } from '../engine/grads.js'
+import { collectGradients, gradientNorm, gradientOutputs } from '../engine/grads.js'
 import { parameterShapes } from '../model/config.js'
 import { declareDecoderInputs, declareParams, decoderHidden, lmHeadLogProbs } from '../model/llama.js'
 import { getKlEstimator } from './kl.js'
@@ -124,7 +124,7 @@ export class Actor {
   }
 
   /** The loss of one micro-batch, its gradient for every trainable buffer, and the update metrics. */
-  async lossAndGrads(x: UpdateInputs): Promise<{ loss: number; grads: Record<string, Float32Array>; metrics: Record<string, number> }> {
+  async lossAndGrads(x: UpdateInputs): Promise<{ loss: number; grads: Record<string, Float32Array>; gradNorm: number; metrics: Record<string, number> }> {
     const b = x.ids.length
     const t = x.ids[0]!.length
     const o = this.opts
@@ -185,7 +185,7 @@ export class Actor {
     const grads = collectGradients(r, names, sizes)
     const metrics: Record<string, number> = {}
     for (const k of ['pg_loss', 'pg_clipfrac', 'ppo_kl', 'entropy', 'kl_loss', 'vf_loss', 'vf_clipfrac']) if (r[k]) metrics[k] = r[k]!.at(0)
-    return { loss: r.loss!.at(0), grads, metrics }
+    return { loss: r.loss!.at(0), grads, gradNorm: gradientNorm(r, grads), metrics }
   }
 
   /** Frees the compiled programs of the actor and its model (see CausalLM.releasePrograms). */

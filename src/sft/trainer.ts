@@ -115,19 +115,23 @@ export async function sft(cfg: SftConfig, runDir: string, opts: SftOptions = {})
       let loss = 0
       let tokenAcc = 0
       let tokens = 0
+      let single = 0
       const micro = chunks([...batch.keys()], cfg.optim.micro_batch_size)
       for (const idx of micro) {
         const b = toBatch(idx.map((i) => batch[i]!), pad)
         const r = await model.lossAndGrads({ ...b, tokenAccuracy: true })
         // Each micro-batch's mean loss weighs as its share of the batch (the micro-batches are equal in size).
-        for (const g of Object.values(r.grads)) for (let k = 0; k < g.length; k++) g[k] = g[k]! / micro.length
+        if (micro.length > 1) for (const g of Object.values(r.grads)) for (let k = 0; k < g.length; k++) g[k] = g[k]! / micro.length
+        single = r.gradNorm
         acc.add(r.grads)
         loss += r.loss / micro.length
         tokenAcc += r.tokenAccuracy! / micro.length
         tokens += b.tokens
       }
       const grads = acc.take()
-      const norm = guardedStep({ step, loss, grads, gradNorm: globalNorm(grads), params: model.buffers(), optimizer, lr, maxGradNorm: cfg.optim.max_grad_norm })
+      // One micro-batch: its program's norm is the batch's; more: the norm of the summed gradients.
+      const gradNorm = micro.length === 1 ? single : globalNorm(grads)
+      const norm = guardedStep({ step, loss, grads, gradNorm, params: model.buffers(), optimizer, lr, maxGradNorm: cfg.optim.max_grad_norm })
       const data: Record<string, number> = { 'train/loss': loss, 'train/token_accuracy': tokenAcc, 'train/lr': lr, 'train/grad_norm': norm.gradNorm, 'train/epoch': state.epoch + state.position / train.length }
       if (valExamples.length > 0 && cfg.trainer.eval_steps > 0 && (step % cfg.trainer.eval_steps === 0 || step === cfg.total_steps)) data['val/loss'] = await heldOutLoss(model, valExamples, cfg.optim.micro_batch_size, pad)
       const wall = (performance.now() - t0) / 1000

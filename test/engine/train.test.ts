@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { AdamW, NonFiniteError, guardedStep } from '../../src/engine/optim.js'
+import { AdamW, NonFiniteError, globalNorm, guardedStep } from '../../src/engine/optim.js'
 import * as O from '../../src/engine/ops/index.js'
 import { CausalLM, randomWeights, type LmBatch } from '../../src/model/causal-lm.js'
 import { parameterShapes, parseConfig, type ModelConfig } from '../../src/model/config.js'
@@ -44,6 +44,17 @@ describe('training on the engine', () => {
     const { losses, model } = await train(tiny('Qwen2ForCausalLM', { tie_word_embeddings: true }), 2, 80)
     assert.ok(losses[losses.length - 1]! < losses[0]! / 10, `from ${losses[0]} to ${losses[losses.length - 1]}`)
     await model.dispose()
+  })
+
+  it('the gradient norm from the program (summed in the graph where whole, on the host where rows join) equals the norm of the collected gradients', async () => {
+    for (const c of [tiny(), tiny('Qwen2ForCausalLM', { tie_word_embeddings: true })]) {
+      const model = new CausalLM(c, randomWeights(c, 3))
+      const { grads, gradNorm } = await model.lossAndGrads(fixedBatch())
+      const host = globalNorm(grads)
+      assert.ok(host > 0.1)
+      assert.ok(Math.abs(gradNorm - host) < 1e-5 * host, `${c.architecture} tied=${c.tie_word_embeddings}: ${gradNorm} vs ${host}`)
+      await model.dispose()
+    }
   })
 
   it('deterministic: the same seed gives bitwise-identical losses and weights', async () => {

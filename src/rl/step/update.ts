@@ -27,6 +27,7 @@ export async function updateActor(actor: Actor, optimizer: AdamW, cfg: TrainConf
     for (const mini of chunks(order, cfg.actor.mini_batch_size > 0 ? cfg.actor.mini_batch_size : order.length)) {
       const acc = new GradAccumulator()
       let loss = 0
+      let single = 0
       for (const idx of chunks(mini, cfg.actor.micro_batch_size)) {
         const r = await actor.lossAndGrads({
           ...subBatch(b.seq, idx),
@@ -38,11 +39,15 @@ export async function updateActor(actor: Actor, optimizer: AdamW, cfg: TrainConf
           lossScale: idx.length / mini.length,
         })
         acc.add(r.grads)
+        single = r.gradNorm
         loss += r.loss
         for (const [k, v] of Object.entries(r.metrics)) (metrics[k] ??= []).push(v)
       }
+      // One micro-batch: its program's norm is the mini-batch's; more: the norm of the summed gradients.
+      const micro = acc.count
       const grads = acc.take()
-      const norm = guardedStep({ step, loss, grads, gradNorm: globalNorm(grads), params: actor.buffers(), optimizer, lr, maxGradNorm: cfg.actor.max_grad_norm })
+      const gradNorm = micro === 1 ? single : globalNorm(grads)
+      const norm = guardedStep({ step, loss, grads, gradNorm, params: actor.buffers(), optimizer, lr, maxGradNorm: cfg.actor.max_grad_norm })
       ;(metrics.grad_norm_step ??= []).push(norm.gradNorm)
     }
   }
