@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { engineThreads } from '../src/engine/session.js'
 import { configToJson, parameterCount, type ModelConfig } from '../src/model/config.js'
+import { numpyCeilingGflops } from './ceiling.js'
 import { BENCH_MODEL } from './engine.js'
 import type { BenchSection, Figures } from './run.js'
 
@@ -55,8 +56,9 @@ export const peerBench: BenchSection = {
     }
     const cfg = JSON.stringify(hfConfig(BENCH_MODEL))
     const torchCfg = JSON.stringify({ ...hfConfig(BENCH_MODEL), threads: engineThreads() })
-    const ceiling = (globalThis as { __benchCeiling?: number | null }).__benchCeiling ?? null
-    const out: Figures = { model: { params: parameterCount(BENCH_MODEL), batch: 8, seq: 256 }, ceiling_gflops: ceiling }
+    // The ceiling of this section's own minutes (the run's first measurement can be half an hour old on a
+    // machine whose speed drifts): numpy's product right before and right after, and their mean.
+    const before = numpyCeilingGflops().gflops
     const medrl: Record<string, Json> = {}
     const torch: Record<string, Json> = {}
     for (const [name, args] of [
@@ -70,6 +72,9 @@ export const peerBench: BenchSection = {
       medrl[name] = medrlWorker([mode, cfg, ...rest])
       torch[name] = torchWorker([mode, torchCfg, ...rest])
     }
+    const after = numpyCeilingGflops().gflops
+    const ceiling = before !== null && after !== null ? (before + after) / 2 : (before ?? after)
+    const out: Figures = { model: { params: parameterCount(BENCH_MODEL), batch: 8, seq: 256 }, ceiling_gflops: ceiling, ceiling_before_gflops: before, ceiling_after_gflops: after }
     // The engine's count of matrix-product FLOPs in a train step (forward: a third of it), the same work for both.
     const trainGflop = Number(medrl.train!.matmul_gflop)
     const frac = (seconds: unknown, gflop: number) => (ceiling && typeof seconds === 'number' ? gflop / seconds / ceiling : null)
