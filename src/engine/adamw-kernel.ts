@@ -70,12 +70,15 @@ export class AdamWHelper {
   private readonly scalars = new Float64Array(new SharedArrayBuffer(8 * ADAMW_SCALARS.length))
   private readonly decays: Float64Array
   private job = 0
+  /** Elements the helper updates. */
+  readonly elements: number
 
   private constructor(
     readonly slots: SharedSlot[],
     readonly names: Set<string>,
     readonly key: string,
   ) {
+    this.elements = slots.reduce((n, s) => n + s.p.length, 0)
     this.decays = new Float64Array(new SharedArrayBuffer(8 * Math.max(1, slots.length)))
     this.worker = new Worker(HELPER, { eval: true, workerData: { ctrl: this.ctrl, scalars: this.scalars, decays: this.decays, slots } })
     this.worker.unref()
@@ -111,7 +114,7 @@ export class AdamWHelper {
   }
 
   /** Copies the helper's parameters and gradients in and starts it on the step's scalars. */
-  begin(params: Record<string, Float32Array>, grads: Record<string, Float32Array>, scalars: number[], decayOf: (name: string) => number): void {
+  begin(params: Record<string, Float32Array>, grads: Record<string, Float32Array>, scalars: Float64Array, decayOf: (name: string) => number): void {
     this.slots.forEach((s, k) => {
       s.p.set(params[s.name]!)
       s.g.set(grads[s.name]!)

@@ -1,4 +1,5 @@
 import type { Graph, Sym } from './graph.js'
+import { sumOfSquares } from './optim.js'
 import type { Tensor } from './tensor.js'
 
 /**
@@ -32,12 +33,8 @@ export function gradientOutputs(g: Graph, names: readonly string[], grads: reado
  * squares for the gradients whole in it, a host pass (float64) over the rest.
  */
 export function gradientNorm(result: Record<string, Tensor>, grads: Record<string, Float32Array | Float64Array>): number {
-  let s = result['grad_sq:dense']?.at(0) ?? 0
-  for (const [n, g] of Object.entries(grads)) {
-    if (result[`grad:${n}`] && !result[`rows:${n}:0:ids`]) continue
-    for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!
-  }
-  return Math.sqrt(s)
+  const rest = Object.fromEntries(Object.entries(grads).filter(([n]) => !result[`grad:${n}`] || result[`rows:${n}:0:ids`]))
+  return Math.sqrt(sumOfSquares(rest, result['grad_sq:dense']?.at(0) ?? 0))
 }
 
 /** The full gradient of each named input from a run's outputs: dense part plus row contributions. */

@@ -60,16 +60,15 @@ export class AdamW implements Optimizer {
   step(params: Buffers, grads: Buffers, lr: number, gradScale = 1): void {
     this.stepCount++
     const { beta1: b1, beta2: b2, eps } = this.o
-    const scalars = [gradScale, b1, b2, 1 - b1, 1 - b2, lr / (1 - b1 ** this.stepCount), 1 / Math.sqrt(1 - b2 ** this.stepCount), eps]
-    const s = Float64Array.from(scalars)
+    const s = Float64Array.of(gradScale, b1, b2, 1 - b1, 1 - b2, lr / (1 - b1 ** this.stepCount), 1 / Math.sqrt(1 - b2 ** this.stepCount), eps)
     const decayOf = (name: string) => (this.o.noDecay(name) ? 1 : 1 - lr * this.o.weightDecay)
     for (const [name, p] of Object.entries(params)) {
       const g = grads[name]
       if (g && g.length !== p.length) throw new Error(`AdamW: gradient of ${name} has ${g.length} elements, the parameter ${p.length}`)
     }
     const helper = this.helperFor(params, grads)
-    helper?.begin(params, grads, scalars, decayOf)
-    this.helperElements = helper ? helper.slots.reduce((n, x) => n + x.p.length, 0) : 0
+    helper?.begin(params, grads, s, decayOf)
+    this.helperElements = helper?.elements ?? 0
     for (const [name, p] of Object.entries(params)) {
       const g = grads[name]
       if (!g || helper?.names.has(name)) continue
@@ -163,11 +162,16 @@ export class SGD implements Optimizer {
   }
 }
 
+/** The sum of squares of all gradients, accumulated in float64 onto `start`. */
+export function sumOfSquares(grads: Record<string, Float32Array | Float64Array>, start = 0): number {
+  let s = start
+  for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!
+  return s
+}
+
 /** The global L2 norm of all gradients (accumulated in float64). */
 export function globalNorm(grads: Buffers): number {
-  let s = 0
-  for (const g of Object.values(grads)) for (let i = 0; i < g.length; i++) s += g[i]! * g[i]!
-  return Math.sqrt(s)
+  return Math.sqrt(sumOfSquares(grads))
 }
 
 /** Scales gradients so their global norm is at most `maxNorm`; returns the norm before clipping. */
@@ -180,13 +184,16 @@ export function clipGradNorm(grads: Buffers, maxNorm: number, norm = globalNorm(
 /** Sums gradients over micro-batches (each scaled, e.g. by 1/accumulation steps). */
 export class GradAccumulator {
   private sum: Buffers = {}
+  private firstNorm: number | undefined
   count = 0
 
   /**
    * Adds gradients (times `scale`). The first buffer given for a name is adopted as the sum, not copied
-   * (a model's worth of memory saved): the caller must not use it afterwards.
+   * (a model's worth of memory saved): the caller must not use it afterwards. `norm`, the norm of these
+   * gradients when the program gave it, spares takeWithNorm() a pass when they are the only ones.
    */
-  add(grads: Buffers, scale = 1): void {
+  add(grads: Buffers, scale = 1, norm?: number): void {
+    if (this.count === 0) this.firstNorm = norm === undefined ? undefined : Math.abs(scale) * norm
     for (const [k, g] of Object.entries(grads)) {
       const s = this.sum[k]
       if (!s) {
@@ -204,7 +211,15 @@ export class GradAccumulator {
     const out = this.sum
     this.sum = {}
     this.count = 0
+    this.firstNorm = undefined
     return out
+  }
+
+  /** The accumulated sums and their global norm: the given one for a single add, else a host pass. */
+  takeWithNorm(): { grads: Buffers; gradNorm: number } {
+    const single = this.count === 1 ? this.firstNorm : undefined
+    const grads = this.take()
+    return { grads, gradNorm: single ?? globalNorm(grads) }
   }
 }
 

@@ -259,6 +259,6 @@ export class CausalLM {
 
   /** Releases every compiled program (their onnxruntime sessions). */
   async dispose(): Promise<void> {
-    await this.programs.releaseAll()
+    await this.releasePrograms()
   }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import YAML from 'yaml'
 import { importFiles } from '../data/import.js'
 import type { QARecord } from '../data/record.js'
-import { AdamW, GradAccumulator, globalNorm, guardedStep, lrMultiplier } from '../engine/optim.js'
+import { AdamW, GradAccumulator, guardedStep, lrMultiplier } from '../engine/optim.js'
 import type { CausalLM } from '../model/causal-lm.js'
 import { loadModel } from '../model/files.js'
 import type { TextTokenizer } from '../model/tokenizer.js'
@@ -115,22 +115,18 @@ export async function sft(cfg: SftConfig, runDir: string, opts: SftOptions = {})
       let loss = 0
       let tokenAcc = 0
       let tokens = 0
-      let single = 0
       const micro = chunks([...batch.keys()], cfg.optim.micro_batch_size)
       for (const idx of micro) {
         const b = toBatch(idx.map((i) => batch[i]!), pad)
         const r = await model.lossAndGrads({ ...b, tokenAccuracy: true })
         // Each micro-batch's mean loss weighs as its share of the batch (the micro-batches are equal in size).
         if (micro.length > 1) for (const g of Object.values(r.grads)) for (let k = 0; k < g.length; k++) g[k] = g[k]! / micro.length
-        single = r.gradNorm
-        acc.add(r.grads)
+        acc.add(r.grads, 1, r.gradNorm / micro.length)
         loss += r.loss / micro.length
         tokenAcc += r.tokenAccuracy! / micro.length
         tokens += b.tokens
       }
-      const grads = acc.take()
-      // One micro-batch: its program's norm is the batch's; more: the norm of the summed gradients.
-      const gradNorm = micro.length === 1 ? single : globalNorm(grads)
+      const { grads, gradNorm } = acc.takeWithNorm()
       const norm = guardedStep({ step, loss, grads, gradNorm, params: model.buffers(), optimizer, lr, maxGradNorm: cfg.optim.max_grad_norm })
       const data: Record<string, number> = { 'train/loss': loss, 'train/token_accuracy': tokenAcc, 'train/lr': lr, 'train/grad_norm': norm.gradNorm, 'train/epoch': state.epoch + state.position / train.length }
       if (valExamples.length > 0 && cfg.trainer.eval_steps > 0 && (step % cfg.trainer.eval_steps === 0 || step === cfg.total_steps)) data['val/loss'] = await heldOutLoss(model, valExamples, cfg.optim.micro_batch_size, pad)

@@ -100,6 +100,14 @@ describe('optimizers', () => {
     assert.equal(acc.count, 2)
     assert.deepEqual([...acc.take().a!], [2, 3])
     assert.equal(acc.count, 0)
+    // The norm given with a single add (scaled as its gradients) is taken as is; after two, the sums' own.
+    acc.add({ a: Float32Array.from([3, 4]) }, 0.5, 99)
+    assert.equal(acc.takeWithNorm().gradNorm, 49.5)
+    acc.add({ a: Float32Array.from([3, 4]) }, 1, 99)
+    acc.add({ a: Float32Array.from([3, 4]) }, 1, 99)
+    const both = acc.takeWithNorm()
+    assert.deepEqual([...both.grads.a!], [6, 8])
+    assert.equal(both.gradNorm, 10)
   })
 
   it('learning-rate schedules', () => {

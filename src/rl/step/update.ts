@@ -1,4 +1,4 @@
-import { GradAccumulator, globalNorm, guardedStep, type AdamW } from '../../engine/optim.js'
+import { GradAccumulator, guardedStep, type AdamW } from '../../engine/optim.js'
 import { Rng, hashString32 } from '../../util/rng.js'
 import type { Actor, SeqBatch } from '../actor.js'
 import type { TrainConfig } from '../config.js'
@@ -27,7 +27,6 @@ export async function updateActor(actor: Actor, optimizer: AdamW, cfg: TrainConf
     for (const mini of chunks(order, cfg.actor.mini_batch_size > 0 ? cfg.actor.mini_batch_size : order.length)) {
       const acc = new GradAccumulator()
       let loss = 0
-      let single = 0
       for (const idx of chunks(mini, cfg.actor.micro_batch_size)) {
         const r = await actor.lossAndGrads({
           ...subBatch(b.seq, idx),
@@ -38,15 +37,11 @@ export async function updateActor(actor: Actor, optimizer: AdamW, cfg: TrainConf
           oldValues: b.values && pick(b.values, idx),
           lossScale: idx.length / mini.length,
         })
-        acc.add(r.grads)
-        single = r.gradNorm
+        acc.add(r.grads, 1, r.gradNorm)
         loss += r.loss
         for (const [k, v] of Object.entries(r.metrics)) (metrics[k] ??= []).push(v)
       }
-      // One micro-batch: its program's norm is the mini-batch's; more: the norm of the summed gradients.
-      const micro = acc.count
-      const grads = acc.take()
-      const gradNorm = micro === 1 ? single : globalNorm(grads)
+      const { grads, gradNorm } = acc.takeWithNorm()
       const norm = guardedStep({ step, loss, grads, gradNorm, params: actor.buffers(), optimizer, lr, maxGradNorm: cfg.actor.max_grad_norm })
       ;(metrics.grad_norm_step ??= []).push(norm.gradNorm)
     }
