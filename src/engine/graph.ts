@@ -246,12 +246,18 @@ export class Graph {
       for (const i of this.nodes[idx]!.inputs) if (i !== '') stack.push(i)
     }
     const nodes = this.nodes.filter((_, i) => needed.has(i))
-    // Outputs get their public names through Identity nodes (an output may also be an input or repeated).
+    // A computed tensor is an output under its own name; a graph input or a tensor asked for twice goes out
+    // through an Identity node (a copy: for a training program's gradients that was 2 × the model's bytes).
     const outInfos: ValueInfoInit[] = []
     const outputNames: Record<string, string> = {}
+    const taken = new Set<string>()
     for (const [name, s] of Object.entries(outputs)) {
-      const public_ = `out_${name}`
-      nodes.push({ opType: 'Identity', inputs: [s.name], outputs: [public_] })
+      let public_ = s.name
+      if (!this.producer.has(s.name) || taken.has(s.name)) {
+        public_ = `out_${name}`
+        nodes.push({ opType: 'Identity', inputs: [s.name], outputs: [public_] })
+      }
+      taken.add(public_)
       outInfos.push({ name: public_, dataType: ONNX_TYPE[s.dtype], dims: [...s.shape] })
       outputNames[name] = public_
     }

@@ -6,7 +6,7 @@ import { collectGradients, gradientNorm, gradientOutputs } from '../engine/grads
 import { Tensor, sizeOf, type FloatDType } from '../engine/tensor.js'
 import { Rng } from '../util/rng.js'
 import { parameterShapes, type ModelConfig } from './config.js'
-import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, lmHeadLogProbs, type LayerKV } from './llama.js'
+import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, lmHeadLogProbs, lmHeadTokenLogProbs, type LayerKV } from './llama.js'
 import { attentionMask, ropeTables } from './rope.js'
 import { drawNodes } from '../generate/graph-draw.js'
 
@@ -137,7 +137,7 @@ export class CausalLM {
       const p = declareParams(g, c, { trainable: false })
       const inp = declareDecoderInputs(g, c, b, t)
       const targets = g.input('targets', [b, t], 'int64')
-      return { g, outputs: { logprobs: lmHeadLogProbs(c, p, decoderHidden(c, p, inp), targets).logProbs } }
+      return { g, outputs: { logprobs: lmHeadTokenLogProbs(c, p, decoderHidden(c, p, inp), targets) } }
     })
     return (await prog.run({ ...this.weights, ...this.dataFeeds(batch), targets: Tensor.i64(batch.targets.flat(), [b, t]) })).logprobs!
   }

@@ -89,6 +89,26 @@ export function lmHeadLogProbs(c: ModelConfig, p: ParamSyms, hidden: Sym, target
   return O.lmHeadLogProbs(hidden, c.tie_word_embeddings ? p['model.embed_tokens.weight']! : p['lm_head.weight']!, targets)
 }
 
+/**
+ * Per-token log-probabilities [B, T] without gradients, the output layer run on blocks of rows: a block's
+ * logits [rows, V] stay in cache-sized pieces and only one block's worth is ever alive (a 0.5B model's
+ * vocabulary makes the whole batch's logits over a gigabyte). 512 rows measured fastest on the 39M bench
+ * model (its output layer 305 → 268 ms at 2,048 rows).
+ */
+export function lmHeadTokenLogProbs(c: ModelConfig, p: ParamSyms, hidden: Sym, targets: Sym, rowsPerBlock = 512): Sym {
+  const [b, t, h] = hidden.shape as [number, number, number]
+  const rows = b * t
+  if (rows <= rowsPerBlock) return lmHeadLogProbs(c, p, hidden, targets).logProbs
+  const x = O.reshape(hidden, [rows, h])
+  const ids = O.reshape(targets, [rows])
+  const parts: Sym[] = []
+  for (let r = 0; r < rows; r += rowsPerBlock) {
+    const end = Math.min(rows, r + rowsPerBlock)
+    parts.push(lmHeadLogProbs(c, p, O.slice(x, 0, r, end), O.slice(ids, 0, r, end)).logProbs)
+  }
+  return O.reshape(O.concat(parts, 0), [b, t])
+}
+
 /** Declares the decoder's data inputs for a batch of B sequences of T new tokens after `past` cached ones. */
 export function declareDecoderInputs(g: Graph, c: ModelConfig, b: number, t: number, past = 0): DecoderInputs {
   return {

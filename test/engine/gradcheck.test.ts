@@ -53,6 +53,7 @@ const CASES: { op: string; name?: string; inputs: InputSpec[]; f: (x: Sym[]) => 
   { op: 'lm_head_log_probs', inputs: [P(2, 3, 4), P(6, 4), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, w, i]) => O.lmHeadLogProbs(x!, w!, i!).logProbs },
   { op: 'lm_head_log_probs', name: 'lm_head_log_probs with its log-softmax used too (the general rule)', inputs: [P(2, 3, 4), P(6, 4), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, w, i]) => { const r = O.lmHeadLogProbs(x!, w!, i!); return O.add(r.logProbs, O.entropyFromLogSoftmax(r.logSoftmax)) } },
   { op: 'token_log_probs', inputs: [P(2, 3, 6), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, i]) => O.tokenLogProbs(x!, i!) },
+  { op: 'rope', inputs: [P(2, 3, 4, 6), { shape: [2, 1, 4, 6], kind: 'const' }, { shape: [2, 1, 4, 6], kind: 'const' }], f: ([x, c, s]) => O.rope(x!, c!, s!) },
   { op: 'token_log_probs', name: 'token_log_probs with its log-softmax used too', inputs: [P(2, 3, 6), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, i]) => { const r = O.tokenLogProbsAndLogSoftmax(x!, i!); return O.add(O.mul(r.logProbs, 2), O.entropyFromLogSoftmax(r.logSoftmax)) } },
 ]
 
@@ -89,6 +90,17 @@ describe('gradient check: composite layers', () => {
   it('rotary embedding', async () => {
     const r = await gradCheck([P(1, 2, 3, 4), { shape: [3, 4], kind: 'const' }, { shape: [3, 4], kind: 'const' }], ([x, c, s]) => O.rope(x!, c!, s!))
     assert.ok(r.maxRelErr < 1e-6, String(r.maxRelErr))
+  })
+  it('rotary embedding through the signed-permutation product equals slicing, negating and joining, bit for bit', async () => {
+    const g = new Graph('float32')
+    const x = g.input('x', [2, 3, 5, 8])
+    const cos = g.input('cos', [2, 1, 5, 8])
+    const sin = g.input('sin', [2, 1, 5, 8])
+    const halves = O.concat([O.neg(O.slice(x, -1, 4, 8)), O.slice(x, -1, 0, 4)], -1)
+    const p = await Program.compile(g, { fast: O.rope(x, cos, sin), plain: O.add(O.mul(x, cos), O.mul(halves, sin)) })
+    const rnd = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + s) * 43758.5453 % 3)
+    const r = await p.run({ x: new Tensor('float32', rnd(240, 1), [2, 3, 5, 8]), cos: new Tensor('float32', rnd(80, 2), [2, 1, 5, 8]), sin: new Tensor('float32', rnd(80, 3), [2, 1, 5, 8]) })
+    assert.deepEqual([...r.fast!.data], [...r.plain!.data])
   })
   it('causal grouped-query attention with a padding mask', async () => {
     // mask: causal, and the last key of batch row 1 is padding (no query row is fully masked: a fully

@@ -8,7 +8,7 @@ import * as N from './nn.js'
 
 /** Every differentiable op by name (the gradient-check test walks this registry). */
 export const OPS: Record<string, OpDef> = Object.fromEntries(
-  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast, N.TokenLogProbs, N.LmHeadLogProbs].map((o) => [o.name, o]),
+  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast, N.TokenLogProbs, N.LmHeadLogProbs, N.Rope].map((o) => [o.name, o]),
 )
 
 type Operand = Sym | number
@@ -98,11 +98,7 @@ export function rmsNorm(x: Sym, w: Sym, eps: number): Sym {
 
 /** Rotary position embedding, Hugging Face "rotate_half" layout: x·cos + rotate_half(x)·sin. */
 export function rope(x: Sym, cos: Sym, sin: Sym): Sym {
-  const d = x.shape[x.rank - 1]!
-  const x1 = slice(x, -1, 0, d / 2)
-  const x2 = slice(x, -1, d / 2, d)
-  const rotated = concat([neg(x2), x1], -1)
-  return add(mul(x, cos), mul(rotated, sin))
+  return one(x, N.Rope, [x, cos, sin])
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { OpDef, Sym } from '../graph.js'
+import type { Graph, OpDef, Sym } from '../graph.js'
 import { rawGemm } from './linalg.js'
 import { normAxis, raw1, raw2, rawReshape } from './util.js'
 
@@ -112,5 +112,50 @@ export const LmHeadLogProbs: OpDef = {
     const dx = raw2(g, 'Mul', rawGemm(g, q, w!), negG)
     const dw = rawGemm(g, q, raw2(g, 'Mul', x2, negG), true, false)
     return [rawReshape(g, dx, x!.shape), dw, null]
+  },
+}
+
+/**
+ * rotate_half as a product with a constant signed permutation R [d, d] (x·R = [−x₂, x₁]): every output is
+ * one input times ±1 plus exact zeros, so the values are those of slicing, negating and joining (up to the
+ * sign of a zero), from one small matrix product instead of three copies and their three backward rules.
+ */
+const rotateHalfCache = new WeakMap<Graph, Map<string, Sym>>()
+function rotateHalfMatrix(g: Graph, d: number, transposed: boolean): Sym {
+  const cache = rotateHalfCache.get(g) ?? new Map<string, Sym>()
+  rotateHalfCache.set(g, cache)
+  const key = `${d}${transposed ? 'T' : ''}`
+  const hit = cache.get(key)
+  if (hit) return hit
+  const r = new Array<number>(d * d).fill(0)
+  const h = d / 2
+  for (let j = 0; j < h; j++) {
+    // column j of x·R is −x[j + h]; column j + h is x[j]
+    const [a, b] = transposed ? [j, j + h] : [j + h, j]
+    r[a * d + b] = -1
+    r[b * d + a] = 1
+  }
+  const m = g.constant(r, [d, d], g.float)
+  cache.set(key, m)
+  return m
+}
+
+/**
+ * Rotary position embedding, Hugging Face "rotate_half" layout: x·cos + rotate_half(x)·sin, with x
+ * [..., T, d] and the tables broadcast to it. The tables are data (positions), not learned: no gradient.
+ * The products with R are not model FLOPs and are left out of the graph's count.
+ */
+export const Rope: OpDef = {
+  name: 'rope',
+  forward: (g, [x, cos, sin]) => {
+    const d = x!.shape[x!.rank - 1]!
+    if (d % 2 !== 0) throw new Error(`rope: head size ${d} is odd`)
+    const rotated = g.node1('MatMul', [x!, rotateHalfMatrix(g, d, false)], x!.shape, x!.dtype)
+    return [raw2(g, 'Add', raw2(g, 'Mul', x!, cos!), raw2(g, 'Mul', rotated, sin!))]
+  },
+  backward: (g, [x, cos, sin], _y, [dy]) => {
+    const d = x!.shape[x!.rank - 1]!
+    const back = g.node1('MatMul', [raw2(g, 'Mul', dy!, sin!), rotateHalfMatrix(g, d, true)], x!.shape, x!.dtype)
+    return [raw2(g, 'Add', raw2(g, 'Mul', dy!, cos!), back), null, null]
   },
 }
