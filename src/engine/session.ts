@@ -44,7 +44,6 @@ export class Program {
       // (5.0 → 3.1 GB measured on the bench's 39M model) for no speed gain.
       enableMemPattern: false,
       logSeverityLevel: 3,
-      ...(process.env.MEDRL_ORT_EXTRA ? { extra: JSON.parse(process.env.MEDRL_ORT_EXTRA) } : {}),
       // MEDRL_ORT_PROFILE=PREFIX writes onnxruntime's per-node trace of every program (PREFIX_<time>.json).
       ...(process.env.MEDRL_ORT_PROFILE ? { enableProfiling: true, profileFilePrefix: process.env.MEDRL_ORT_PROFILE } : {}),
     })
