@@ -1,6 +1,6 @@
 import type { Graph, OpDef, Sym } from '../graph.js'
-import { rawGemm } from './linalg.js'
-import { normAxis, raw1, raw2, rawReshape } from './util.js'
+import { rawGemm, rawMatMul } from './linalg.js'
+import { normAxis, raw1, raw2, rawReshape, rawTranspose } from './util.js'
 
 /** Softmax over an axis; dx = y·(dy − Σ dy·y). */
 export const Softmax: OpDef = {
@@ -75,6 +75,16 @@ export const TokenLogProbs: OpDef = {
 }
 
 /**
+ * The output layer's weight gradient aᵀ·b [V, H] for a vocabulary-wide a [rows, V] and b [rows, H], formed
+ * as (bᵀ·a)ᵀ: MLAS runs the product with the vocabulary as its columns ~25% faster than with the
+ * vocabulary as the rows of a transposed operand (39M bench model: 398 → 295 ms, plus 16 ms for the
+ * transpose). Written as MatMul of a Transpose so onnxruntime's Gemm/Transpose fusion does not fold it back.
+ */
+function vocabWeightGrad(g: Graph, a: Sym, b: Sym): Sym {
+  return rawTranspose(g, rawMatMul(g, rawTranspose(g, b, [1, 0]), a), [1, 0])
+}
+
+/**
  * The output layer and per-token log-probabilities as one op: x […, H], W [V, H] (logits = x·Wᵀ), ids […]
  * → (lp […], log-softmax […, V]). Its backward never scales the vocabulary-sized tensor by the per-token
  * gradient g: d logits = −g·(softmax − onehot), so it forms Q = softmax − onehot in place (a scatter-add of
@@ -103,14 +113,14 @@ export const LmHeadLogProbs: OpDef = {
       const flat = rawReshape(g, idx!, [rows])
       const grads = [dlp ? rawReshape(g, dlp, [rows]) : null, dls ? rawReshape(g, dls, [rows, v]) : null]
       const [dlogits] = TokenLogProbs.backward!(g, [ls2, flat], [flat, ls2], grads, {}) as [Sym]
-      return [rawReshape(g, rawGemm(g, dlogits, w!), x!.shape), rawGemm(g, dlogits, x2, true, false), null]
+      return [rawReshape(g, rawGemm(g, dlogits, w!), x!.shape), vocabWeightGrad(g, dlogits, x2), null]
     }
     const ids = rawReshape(g, idx!, [rows, 1])
     const q = g.node1('ScatterElements', [raw1(g, 'Exp', ls2), ids, g.node1('Expand', [g.scalar(-1), g.ints([rows, 1])], [rows, 1], x!.dtype)], [rows, v], x!.dtype, { axis: 1, reduction: 'add' })
     // Backward runs only when some output has a gradient: without one for the log-softmax, lp has one.
     const negG = raw1(g, 'Neg', rawReshape(g, dlp!, [rows, 1]))
     const dx = raw2(g, 'Mul', rawGemm(g, q, w!), negG)
-    const dw = rawGemm(g, q, raw2(g, 'Mul', x2, negG), true, false)
+    const dw = vocabWeightGrad(g, q, raw2(g, 'Mul', x2, negG))
     return [rawReshape(g, dx, x!.shape), dw, null]
   },
 }
