@@ -38,6 +38,7 @@ export interface LayerKV {
 /**
  * One Llama/Qwen2 decoder layer: pre-norm attention and SwiGLU MLP, each with a residual. With `past`, the
  * new tokens attend to the cached keys/values followed by their own (the mask covers both, [B, 1, T, P+T]).
+ * Without, the mask is causal (attentionMask) and attention runs in query blocks that skip the keys after them.
  * Returns the layer's output and the new tokens' keys/values (for a KV cache).
  */
 export function decoderLayer(c: ModelConfig, p: ParamSyms, i: number, x: Sym, cos: Sym, sin: Sym, mask: Sym, past?: LayerKV): { x: Sym; kv: LayerKV } {
@@ -54,7 +55,7 @@ export function decoderLayer(c: ModelConfig, p: ParamSyms, i: number, x: Sym, co
   const k = O.rope(heads(O.linear(h, w('self_attn.k_proj.weight'), bias('self_attn.k_proj.bias')), b, t, c.num_key_value_heads, c.head_dim), cos, sin)
   const v = heads(O.linear(h, w('self_attn.v_proj.weight'), bias('self_attn.v_proj.bias')), b, t, c.num_key_value_heads, c.head_dim)
   const qr = O.rope(q, cos, sin)
-  const a = past ? O.attentionWithCache(qr, past.k, past.v, k, v, mask) : O.attention(qr, k, v, mask)
+  const a = past ? O.attentionWithCache(qr, past.k, past.v, k, v, mask) : O.causalAttention(qr, k, v, mask, O.causalBlocks(t))
   const merged = O.reshape(O.transpose(a, [0, 2, 1, 3]), [b, t, c.num_attention_heads * c.head_dim])
   const x1 = O.add(x, O.linear(merged, w('self_attn.o_proj.weight')))
   const h2 = O.rmsNorm(x1, w('post_attention_layernorm.weight'), c.rms_norm_eps)

@@ -6,6 +6,7 @@ import { gradCheck, positive, type InputSpec } from './gradcheck.js'
 import { Graph, type Sym } from '../../src/engine/graph.js'
 import { Program } from '../../src/engine/session.js'
 import { Tensor } from '../../src/engine/tensor.js'
+import { attentionMask } from '../../src/model/rope.js'
 
 const P = (...shape: number[]): InputSpec => ({ shape })
 const Pos = (...shape: number[]): InputSpec => ({ shape, gen: positive })
@@ -111,6 +112,25 @@ describe('gradient check: composite layers', () => {
     }
     const r = await gradCheck([P(2, 4, 3, 2), P(2, 2, 3, 2), P(2, 2, 3, 2), { shape: [2, 1, 3, 3], kind: 'const', gen: maskGen }], ([q, k, v, m]) => O.attention(q!, k!, v!, m!))
     assert.ok(r.maxRelErr < 1e-6, String(r.maxRelErr))
+  })
+  it('causal attention in query blocks: the same values as one block for every real query, and exact gradients', async () => {
+    const [b, h, hkv, t, hd] = [2, 4, 2, 7, 3]
+    // Row 0 left-padded by 2, row 1 right-padded by 1 (the batches prefill and teacher forcing build).
+    const valid = [Array.from({ length: t }, (_, j) => j >= 2), Array.from({ length: t }, (_, j) => j < t - 1)]
+    const mask = attentionMask(valid, t, 0, 'float32')
+    const g = new Graph('float32')
+    const [q, k, v] = [g.input('q', [b, h, t, hd]), g.input('k', [b, hkv, t, hd]), g.input('v', [b, hkv, t, hd])]
+    const m = g.input('m', mask.shape)
+    const outs: Record<string, Sym> = { one: O.attention(q, k, v, m) }
+    for (const n of [2, 3, 7]) outs[`b${n}`] = O.causalAttention(q, k, v, m, n)
+    const p = await Program.compile(g, outs)
+    const rnd = (n: number, s: number) => Float32Array.from({ length: n }, (_, i) => ((Math.sin(i * 12.9898 + s) * 43758.5453) % 1) * 2)
+    const r = await p.run({ q: new Tensor('float32', rnd(b * h * t * hd, 1), [b, h, t, hd]), k: new Tensor('float32', rnd(b * hkv * t * hd, 2), [b, hkv, t, hd]), v: new Tensor('float32', rnd(b * hkv * t * hd, 3), [b, hkv, t, hd]), m: new Tensor('float32', mask.data, mask.shape) })
+    const realRows = (x: Tensor) => [...x.data].filter((_, i) => valid[Math.floor(i / (h * t * hd))]![Math.floor(i / hd) % t])
+    for (const n of [2, 3, 7]) assert.deepEqual(realRows(r[`b${n}`]!), realRows(r.one!), `${n} blocks`)
+    const causal = (_r: unknown, i: number) => ((i % 4) > Math.floor(i / 4) % 4 ? -1e9 : 0)
+    const gc = await gradCheck([P(1, 4, 4, 2), P(1, 2, 4, 2), P(1, 2, 4, 2), { shape: [1, 1, 4, 4], kind: 'const', gen: causal }], ([a, c, d, e]) => O.causalAttention(a!, c!, d!, e!, 3))
+    assert.ok(gc.maxRelErr < 1e-6, String(gc.maxRelErr))
   })
   it('token log-probs and entropy', async () => {
     const r = await gradCheck([P(2, 3, 5), { shape: [2, 3], kind: 'int', max: 5 }], ([x, t]) => O.add(O.tokenLogProbs(x!, t!), O.entropyFromLogits(x!)))
