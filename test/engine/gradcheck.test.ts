@@ -54,6 +54,8 @@ const CASES: { op: string; name?: string; inputs: InputSpec[]; f: (x: Sym[]) => 
   { op: 'lm_head_log_probs', inputs: [P(2, 3, 4), P(6, 4), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, w, i]) => O.lmHeadLogProbs(x!, w!, i!).logProbs },
   { op: 'lm_head_log_probs', name: 'lm_head_log_probs with its log-softmax used too (the general rule)', inputs: [P(2, 3, 4), P(6, 4), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, w, i]) => { const r = O.lmHeadLogProbs(x!, w!, i!); return O.add(r.logProbs, O.entropyFromLogSoftmax(r.logSoftmax)) } },
   { op: 'token_log_probs', inputs: [P(2, 3, 6), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, i]) => O.tokenLogProbs(x!, i!) },
+  { op: 'split', inputs: [P(2, 5, 3)], f: ([x]) => { const [a, b, c] = O.split(x!, 1, [2, 1, 2]); return O.concat([O.mul(c!, c!), O.mul(a!, 2), O.exp(b!)], 1) } },
+  { op: 'split', name: 'split with a part unused', inputs: [P(4, 3)], f: ([x]) => O.exp(O.split(x!, 0, [1, 3])[1]!) },
   { op: 'rope', inputs: [P(2, 3, 4, 6), { shape: [2, 1, 4, 6], kind: 'const' }, { shape: [2, 1, 4, 6], kind: 'const' }], f: ([x, c, s]) => O.rope(x!, c!, s!) },
   { op: 'token_log_probs', name: 'token_log_probs with its log-softmax used too', inputs: [P(2, 3, 6), { shape: [2, 3], kind: 'int', max: 6 }], f: ([x, i]) => { const r = O.tokenLogProbsAndLogSoftmax(x!, i!); return O.add(O.mul(r.logProbs, 2), O.entropyFromLogSoftmax(r.logSoftmax)) } },
 ]

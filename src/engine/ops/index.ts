@@ -8,7 +8,7 @@ import * as N from './nn.js'
 
 /** Every differentiable op by name (the gradient-check test walks this registry). */
 export const OPS: Record<string, OpDef> = Object.fromEntries(
-  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast, N.TokenLogProbs, N.LmHeadLogProbs, N.Rope].map((o) => [o.name, o]),
+  [E.Add, E.Sub, E.Mul, E.Div, E.Minimum, E.Maximum, E.Neg, E.Exp, E.Log, E.Sqrt, E.Reciprocal, E.Sigmoid, E.Tanh, E.Rsqrt, E.Silu, E.PowScalar, E.Clamp, E.Where, L.MatMul, L.Linear, R.Sum, R.Mean, R.Max, S.Reshape, S.Transpose, S.BroadcastTo, S.Concat, S.Split, S.Slice, N.Softmax, N.LogSoftmax, N.Embedding, N.GatherLast, N.TokenLogProbs, N.LmHeadLogProbs, N.Rope].map((o) => [o.name, o]),
 )
 
 type Operand = Sym | number
@@ -71,6 +71,7 @@ export const transpose = (x: Sym, perm: number[]) => one(x, S.Transpose, [x], { 
 export const broadcastTo = (x: Sym, shape: number[]) => one(x, S.BroadcastTo, [x], { shape })
 export const concat = (xs: Sym[], axis: number) => one(xs[0]!, S.Concat, xs, { axis })
 export const slice = (x: Sym, axis: number, start: number, end: number) => one(x, S.Slice, [x], { axis, start, end })
+export const split = (x: Sym, axis: number, sizes: number[]) => x.g.apply(S.Split, [x], { axis, sizes })
 
 export const softmax = (x: Sym, axis = -1) => one(x, N.Softmax, [x], { axis })
 export const logSoftmax = (x: Sym, axis = -1) => one(x, N.LogSoftmax, [x], { axis })
@@ -129,12 +130,14 @@ export function attention(q: Sym, k: Sym, v: Sym, mask: Sym): Sym {
 export function causalAttention(q: Sym, k: Sym, v: Sym, mask: Sym, blocks: number): Sym {
   const t = q.shape[2]!
   if (blocks <= 1 || k.shape[2] !== t) return attention(q, k, v, mask)
-  const outs: Sym[] = []
-  for (let i = 0; i < blocks; i++) {
-    const [r0, r1] = [Math.round((i * t) / blocks), Math.round(((i + 1) * t) / blocks)]
+  const ends = Array.from({ length: blocks }, (_, i) => Math.round(((i + 1) * t) / blocks))
+  const sizes = ends.map((e, i) => e - (i === 0 ? 0 : ends[i - 1]!))
+  const qs = split(q, 2, sizes)
+  const outs = qs.map((qi, i) => {
+    const [r0, r1] = [ends[i]! - sizes[i]!, ends[i]!]
     const keys = (x: Sym, axis: number) => (r1 === t ? x : slice(x, axis, 0, r1))
-    outs.push(attention(slice(q, 2, r0, r1), keys(k, 2), keys(v, 2), keys(slice(mask, 2, r0, r1), 3)))
-  }
+    return attention(qi, keys(k, 2), keys(v, 2), keys(slice(mask, 2, r0, r1), 3))
+  })
   return concat(outs, 2)
 }
 

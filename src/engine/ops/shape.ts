@@ -51,6 +51,22 @@ export const Concat: OpDef = {
   },
 }
 
+/** x cut along one axis into consecutive parts of the given sizes; the backward joins the parts' gradients (no padding). */
+export const Split: OpDef = {
+  name: 'split',
+  forward: (g, [x], { axis, sizes }) => {
+    const a = normAxis(axis as number, x!.rank)
+    const parts = sizes as number[]
+    if (parts.reduce((p, q) => p + q, 0) !== x!.shape[a]) throw new Error(`split: sizes ${parts.join('+')} do not add up to ${x!.shape[a]}`)
+    return g.node('Split', [x!, g.ints(parts)], parts.map((n) => ({ shape: x!.shape.map((d, i) => (i === a ? n : d)), dtype: x!.dtype })), { axis: a })
+  },
+  backward: (g, [x], ys, dys, { axis }) => {
+    const a = normAxis(axis as number, x!.rank)
+    const parts = ys.map((y, i) => dys[i] ?? g.zeros(y.shape, y.dtype))
+    return [g.node1('Concat', parts, x!.shape, x!.dtype, { axis: a })]
+  },
+}
+
 /** x[start:end] along one axis (step 1). */
 export const Slice: OpDef = {
   name: 'slice',
