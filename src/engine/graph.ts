@@ -98,6 +98,12 @@ export class Graph {
     return this.declare(name, shape, this.float, true)
   }
 
+  /** Whether any input is a trainable parameter (a program that may be differentiated). */
+  get hasParams(): boolean {
+    for (const i of this.inputs.values()) if (i.trainable) return true
+    return false
+  }
+
   private declare(name: string, shape: readonly number[], dtype: DType, trainable: boolean): Sym {
     if (this.inputs.has(name)) throw new Error(`graph input "${name}" declared twice`)
     const s = new Sym(this, name, shape, dtype)

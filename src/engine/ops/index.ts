@@ -91,9 +91,11 @@ export function compare(op: 'Less' | 'Greater' | 'Equal' | 'LessOrEqual' | 'Grea
 /**
  * RMSNorm: x / sqrt(mean(x²) + eps) · w, over the last axis. Written as Pow → ReduceMean → Add → Sqrt →
  * Div → Mul, the pattern onnxruntime fuses into one SimplifiedLayerNormalization kernel in no-grad programs.
+ * A graph with parameters squares by Mul instead (same values; onnxruntime's Pow takes twice as long, and
+ * the fusion does not apply where the backward keeps the intermediates).
  */
 export function rmsNorm(x: Sym, w: Sym, eps: number): Sym {
-  const ms = mean(pow(x, 2), [-1], true)
+  const ms = mean(x.g.hasParams ? mul(x, x) : pow(x, 2), [-1], true)
   return mul(div(x, sqrt(add(ms, eps))), w)
 }
 
