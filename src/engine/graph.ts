@@ -133,9 +133,12 @@ export class Graph {
     return outputs
   }
 
-  /** A constant tensor (cached for scalars). */
-  constant(values: readonly number[], shape: readonly number[], dtype: DType = this.float): Sym {
-    const key = values.length <= 16 ? `${dtype}|${shape.join(',')}|${values.join(',')}` : undefined
+  /**
+   * A constant tensor, emitted once per graph: small ones are cached by value, a large one by the `name`
+   * its caller gives it (the same name must mean the same values).
+   */
+  constant(values: readonly number[], shape: readonly number[], dtype: DType = this.float, name?: string): Sym {
+    const key = name !== undefined ? `${dtype}|${shape.join(',')}|name:${name}` : values.length <= 16 ? `${dtype}|${shape.join(',')}|${values.join(',')}` : undefined
     if (key !== undefined) {
       const hit = this.constants.get(key)
       if (hit) return hit

@@ -130,13 +130,7 @@ export const LmHeadLogProbs: OpDef = {
  * one input times ±1 plus exact zeros, so the values are those of slicing, negating and joining (up to the
  * sign of a zero), from one small matrix product instead of three copies and their three backward rules.
  */
-const rotateHalfCache = new WeakMap<Graph, Map<string, Sym>>()
 function rotateHalfMatrix(g: Graph, d: number, transposed: boolean): Sym {
-  const cache = rotateHalfCache.get(g) ?? new Map<string, Sym>()
-  rotateHalfCache.set(g, cache)
-  const key = `${d}${transposed ? 'T' : ''}`
-  const hit = cache.get(key)
-  if (hit) return hit
   const r = new Array<number>(d * d).fill(0)
   const h = d / 2
   for (let j = 0; j < h; j++) {
@@ -145,9 +139,7 @@ function rotateHalfMatrix(g: Graph, d: number, transposed: boolean): Sym {
     r[a * d + b] = -1
     r[b * d + a] = 1
   }
-  const m = g.constant(r, [d, d], g.float)
-  cache.set(key, m)
-  return m
+  return g.constant(r, [d, d], g.float, transposed ? 'rotate_half_t' : 'rotate_half')
 }
 
 /**
