@@ -6,7 +6,7 @@ import { Tensor } from '../src/engine/tensor.js'
 import { CausalLM, randomWeights, type LmBatch } from '../src/model/causal-lm.js'
 import { parameterCount, parseConfig, type ModelConfig } from '../src/model/config.js'
 import { numpyCeilingGflops } from './ceiling.js'
-import type { BenchSection } from './run.js'
+import type { BenchSection } from './section.js'
 
 /** The benchmark model of the issue: Llama architecture, hidden 512, 8 layers, 8 heads / 2 KV heads, MLP 1408, vocab 32k, tied embeddings (≈ 39M parameters). */
 export const BENCH_MODEL: ModelConfig = parseConfig({

@@ -8,7 +8,7 @@ import { defaultDataDir, resolveSuites } from '../src/eval/suites.js'
 import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../src/model/files.js'
 import { readFileSync } from 'node:fs'
-import type { BenchSection } from './run.js'
+import type { BenchSection } from './section.js'
 
 /** A full MedQA pass (1,273 items, greedy, 16 new tokens, boxed template) of a tiny model on the embedded backend. */
 export const evalBench: BenchSection = {

@@ -8,7 +8,7 @@ import { loadModel, saveModel } from '../src/model/files.js'
 import { OpenAIServer } from '../src/serve/server.js'
 import { Rng } from '../src/util/rng.js'
 import { BENCH_MODEL } from './engine.js'
-import type { BenchSection, Figures } from './run.js'
+import type { BenchSection, Figures } from './section.js'
 
 function prompts(n: number, len: number, seed: number, vocab = BENCH_MODEL.vocab_size): number[][] {
   const rng = new Rng(seed)

@@ -7,7 +7,7 @@ import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { initWeights, loadModel, saveModel } from '../src/model/files.js'
 import { exportGguf, type GgufDType } from '../src/model/gguf/export.js'
 import { BENCH_MODEL } from './engine.js'
-import type { BenchSection, Figures } from './run.js'
+import type { BenchSection, Figures } from './section.js'
 
 /**
  * llama.cpp (node-llama-cpp's prebuilt CPU binary) beside medrl's engine on the same weights, in the same

@@ -7,7 +7,7 @@ import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { parameterCount } from '../src/model/config.js'
 import { initWeights, newConfig, saveModel } from '../src/model/files.js'
 import { medrlWorker } from './peer.js'
-import type { BenchSection, Figures } from './run.js'
+import type { BenchSection, Figures } from './section.js'
 
 /** Qwen2.5-0.5B's shapes: Qwen2, 24 layers, hidden 896, 14 / 2 heads, MLP 4,864, vocabulary 151,936, tied embeddings. */
 export const QWEN25_05B = newConfig({ arch: 'qwen2', hidden: 896, layers: 24, heads: 14, kvHeads: 2, intermediate: 4864, vocab: 151936, tie: true, ropeTheta: 1e6, maxPositions: 32768 })

@@ -7,7 +7,7 @@ import { LETTERS } from '../src/data/record.js'
 import { defaultDataDir } from '../src/eval/suites.js'
 import { rewardModuleText } from '../src/verl/reward-module.js'
 import { RewardService } from '../src/verl/reward-service.js'
-import type { BenchSection } from './run.js'
+import type { BenchSection } from './section.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 /** Debian's python3, as in verl's reward workers: the standard library only. */

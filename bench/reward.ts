@@ -4,7 +4,7 @@ import { optionsFromList, type QARecord } from '../src/data/record.js'
 import { extractAnswer } from '../src/reward/extract.js'
 import { getReward } from '../src/reward/rewards.js'
 import { classifyStage } from '../src/reward/stages.js'
-import type { BenchSection } from './run.js'
+import type { BenchSection } from './section.js'
 import { defaultDataDir } from '../src/eval/suites.js'
 
 const DATA = defaultDataDir()

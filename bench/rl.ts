@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BENCH_MODEL } from './engine.js'
 import { grpoStep, writeBenchModel } from './model.js'
-import type { BenchSection } from './run.js'
+import type { BenchSection } from './section.js'
 
 /**
  * One GRPO step of the 39M benchmark model: 8 prompts × 8 rollouts × 256 new tokens (EOS ignored, so every

@@ -16,14 +16,7 @@ import { evalBench } from './eval.js'
 import { numpyCeilingGflops } from './ceiling.js'
 import { llamaCppBench } from './llama-cpp.js'
 import { peerBench } from './peer.js'
-
-export type Figures = Record<string, unknown>
-
-export interface BenchSection {
-  name: string
-  description: string
-  run(): Promise<Figures>
-}
+import type { BenchSection, Figures } from './section.js'
 
 const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench, rewardServiceBench, llamaCppBench, peerBench]
 

@@ -3,7 +3,8 @@ import type { CausalLM } from '../model/causal-lm.js'
 import { ropeTables } from '../model/rope.js'
 import type { TextTokenizer } from '../model/tokenizer.js'
 import { Rng, hashString32 } from '../util/rng.js'
-import { sampleRow, type SamplingParams, DEFAULT_SAMPLING } from './sampling.js'
+import { DEFAULT_SAMPLING, type SamplingParams } from './logits-processors.js'
+import { sampleRow } from './sampling.js'
 import { drawUniform, graphDraw } from './graph-draw.js'
 
 /** Per-request generation settings (OpenAI's names in the server map onto these). */

@@ -1,11 +1,25 @@
-import type { SamplingParams } from './sampling.js'
-
 /**
  * Logits processors: small steps that turn a row of logits into the distribution a token is drawn from,
  * applied in a fixed order (transformers' order): repetition penalty, temperature, top-k, top-p, min-p.
  * Each is on only for settings that change something. Truncating steps keep a candidate list in
  * decreasing order, built lazily from a heap so a step pops only as many tokens as it keeps.
  */
+
+/** The sampling settings of one row: what the processors below read. */
+export interface SamplingParams {
+  /** 0 means greedy. */
+  temperature: number
+  /** 1 keeps everything. */
+  topP: number
+  /** 0 keeps everything. */
+  topK: number
+  /** 0 keeps everything; else drop tokens below minP × the top probability. */
+  minP: number
+  /** 1 means none; >1 discourages tokens already in the prompt or completion (transformers' rule). */
+  repetitionPenalty: number
+}
+
+export const DEFAULT_SAMPLING: SamplingParams = { temperature: 1, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 }
 
 /** Max-heap of token indices ordered by value (ties: lower id first), built in O(V). */
 class IndexHeap {

@@ -1,25 +1,10 @@
 import { Rng } from '../util/rng.js'
-import { LOGITS_PROCESSORS, LogitsRow, activeProcessors } from './logits-processors.js'
+import { LOGITS_PROCESSORS, LogitsRow, activeProcessors, DEFAULT_SAMPLING, type SamplingParams } from './logits-processors.js'
 
 /**
  * Sampling one token from a row of logits: the logits processors (logits-processors.ts) make the
  * distribution, a seeded generator draws from it.
  */
-
-export interface SamplingParams {
-  /** 0 means greedy. */
-  temperature: number
-  /** 1 keeps everything. */
-  topP: number
-  /** 0 keeps everything. */
-  topK: number
-  /** 0 keeps everything; else drop tokens below minP × the top probability. */
-  minP: number
-  /** 1 means none; >1 discourages tokens already in the prompt or completion (transformers' rule). */
-  repetitionPenalty: number
-}
-
-export const DEFAULT_SAMPLING: SamplingParams = { temperature: 1, topP: 1, topK: 0, minP: 0, repetitionPenalty: 1 }
 
 /** log Σ exp(x) of a row, stable. */
 export function logSumExp(row: ArrayLike<number>): number {

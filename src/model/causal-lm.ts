@@ -8,7 +8,7 @@ import { Rng } from '../util/rng.js'
 import { parameterShapes, type ModelConfig } from './config.js'
 import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, lmHeadLogProbs, lmHeadTokenLogProbs, type LayerKV } from './llama.js'
 import { attentionMask, ropeTables } from './rope.js'
-import { drawNodes } from '../generate/graph-draw.js'
+import { drawNodes } from './draw-nodes.js'
 
 /** Tokens drawn inside a decode step, per row: the softmax draw and the argmax, with their log-probabilities. */
 export interface DrawnTokens {

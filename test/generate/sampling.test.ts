@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { applyRepetitionPenalty, drawToken, logSumExp, sampleRow, samplingDistribution, DEFAULT_SAMPLING } from '../../src/generate/sampling.js'
+import { DEFAULT_SAMPLING } from '../../src/generate/logits-processors.js'
+import { applyRepetitionPenalty, drawToken, logSumExp, sampleRow, samplingDistribution } from '../../src/generate/sampling.js'
 import { LOGITS_PROCESSORS, activeProcessors, registerLogitsProcessor } from '../../src/generate/logits-processors.js'
 import { Rng } from '../../src/util/rng.js'
 
@@ -96,12 +97,13 @@ describe('logits processors and sampling', () => {
   })
 })
 
-describe('the in-program draw (graph-draw.ts) against sampleRow', () => {
+describe('the in-program draw (draw-nodes.ts) against sampleRow', () => {
   it('200 rows of real-scale logits: the host draw’s token for the same uniform (float32 may move a boundary), its log-prob, and the argmax', async () => {
     const { Graph } = await import('../../src/engine/graph.js')
     const { Program } = await import('../../src/engine/session.js')
     const { Tensor } = await import('../../src/engine/tensor.js')
-    const { drawNodes, drawUniform } = await import('../../src/generate/graph-draw.js')
+    const { drawNodes } = await import('../../src/model/draw-nodes.js')
+    const { drawUniform } = await import('../../src/generate/graph-draw.js')
     const b = 200
     const v = 5000
     const rng = new Rng(5)
