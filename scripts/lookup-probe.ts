@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util'
 import { CausalLM } from '../src/model/causal-lm.js'
 import { initWeights, newConfig } from '../src/model/files.js'
-import { pretrain } from '../src/train/lm.js'
+import { pretrain } from '../src/pretrain/lm.js'
 import { Rng } from '../src/util/rng.js'
 
 const { values: a } = parseArgs({

@@ -5,9 +5,23 @@ import { saveTrainedTokenizer } from '../model/bpe.js'
 import { CausalLM } from '../model/causal-lm.js'
 import { initWeights, loadModel, newConfig, saveModel } from '../model/files.js'
 import { answerCompletion, renderPrompt, type PromptTemplate } from '../reward/templates.js'
-import { pretrain } from '../train/lm.js'
+import { pretrain } from './lm.js'
 import { Rng } from '../util/rng.js'
-import type { TrainConfig } from './config.js'
+
+/** The shape and pretraining of a toy base (a training config's model.init). */
+export interface ToyBaseInit {
+  arch: 'llama' | 'qwen2'
+  hidden: number
+  layers: number
+  heads: number
+  kv_heads: number
+  intermediate: number
+  bpe_vocab: number
+  seed: number
+  pretrain_steps: number
+  pretrain_learning_rate: number
+  pretrain_correct_share: number
+}
 
 /** The completion a toy base learns for an answer letter (right or not), in the template's format. */
 function answerText(template: PromptTemplate, r: QARecord, letter: string): string {
@@ -20,8 +34,7 @@ function answerText(template: PromptTemplate, r: QARecord, letter: string): stri
  * share of them: the base knows the format and half-knows the rule, and RL has to sharpen it.
  * Built under a temporary name and renamed once pretrained: a kill midway never leaves a base that looks finished.
  */
-export async function buildToyBase(cfg: TrainConfig, records: readonly QARecord[], template: PromptTemplate, finalDir: string, info: (m: string) => void): Promise<void> {
-  const init = cfg.model.init!
+export async function buildToyBase(init: ToyBaseInit, records: readonly QARecord[], template: PromptTemplate, finalDir: string, info: (m: string) => void): Promise<void> {
   for (const stale of readdirSync(dirname(finalDir)).filter((n) => n.startsWith(`${basename(finalDir)}.tmp-`))) rmSync(join(dirname(finalDir), stale), { recursive: true, force: true })
   const dir = `${finalDir}.tmp-${process.pid}`
   const rng = new Rng(init.seed)

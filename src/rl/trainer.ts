@@ -16,7 +16,7 @@ import { JsonlLog } from '../util/jsonl-log.js'
 import { mean } from '../util/stats.js'
 import { colorRuleTask } from '../synth/toy-task.js'
 import { Actor } from './actor.js'
-import { buildToyBase } from './base-model.js'
+import { buildToyBase } from '../pretrain/toy-base.js'
 import { checkpointName, listCheckpoints, loadCheckpoint, saveCheckpoint, truncateRunLogs, type TrainerState } from './checkpoint.js'
 import type { TrainConfig } from './config.js'
 import { parameterCount } from '../model/config.js'
@@ -59,7 +59,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
   mkdirSync(runDir, { recursive: true })
   writeFileAtomic(join(runDir, 'config.yaml'), YAML.stringify(cfg))
   const baseDir = cfg.model.path ?? join(runDir, 'base')
-  if (!cfg.model.path && !existsSync(join(baseDir, 'config.json'))) await buildToyBase(cfg, records, template, baseDir, info)
+  if (!cfg.model.path && !existsSync(join(baseDir, 'config.json'))) await buildToyBase(cfg.model.init!, records, template, baseDir, info)
 
   // Start: the base model, or the last checkpoint.
   const ckpts = opts.resume ? listCheckpoints(runDir) : []
