@@ -67,6 +67,14 @@ describe('reasoning-stage classifier (Med-RLVR Figure 2), one hand-made example 
     assert.equal(stageUnder('binary', preamble), 'step_by_step_exploit')
     assert.equal(stageUnder('format_correct', preamble), 'format_failure')
     assert.equal(getReward('format_correct')(preamble, rec, ctx).reward, -1)
+    // A preamble shorter than the exploit threshold: format_correct still rejects it (−1), so the stage is a
+    // format failure there; binary ignores it and the think decides.
+    const short = 'Step 1: beta blockade. Step 2: non-selective.\n<think>ok</think><answer>B</answer>'
+    assert.equal(getReward('format_correct')(short, rec, ctx).reward, -1)
+    assert.equal(stageUnder('format_correct', short), 'format_failure')
+    assert.equal(stageUnder('format_correct', 'Hm. <think>Renal failure with livedo reticularis after an arterial procedure.</think><answer>A</answer>'), 'format_failure')
+    assert.equal(stageUnder('binary', 'Hm. <think>Renal failure with livedo reticularis after an arterial procedure.</think><answer>A</answer>'), 'concise_structurer')
+    assert.equal(stageUnder('binary', short), 'concise_structurer', 'a one-word think with a wrong answer is not paid by binary')
     // An empty or one-word think that still earns +1 is a hack under both; with a wrong answer it is not paid.
     for (const reward of ['binary', 'format_correct']) {
       assert.equal(stageUnder(reward, '<think></think><answer>C</answer>'), 'direct_answer_hacker', reward)
