@@ -7,7 +7,7 @@ import type { ExperimentResults, SetResult } from './results.js'
 import type { ExperimentSpec } from './spec.js'
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json'
-const LEGEND = { orient: 'bottom', labelLimit: 600, columns: 3, title: null } as const
+const LEGEND = { orient: 'bottom', labelLimit: 400, columns: 3, title: null } as const
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–')
 const pts = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}` : '–')
 
@@ -30,9 +30,9 @@ export function accuracySpec(spec: ExperimentSpec, r: ExperimentResults): TopLev
   const offset = !numeric && many ? { xOffset: { field: 'set' } } : {}
   return {
     $schema: SCHEMA,
-    title: `${spec.name}: held-out accuracy (mean of ${r.seeds.length} seeds, 95% interval; dots: seeds; dashed: base)`,
-    width: 600,
-    height: 300,
+    title: `${spec.name}: held-out accuracy`,
+    width: 520,
+    height: 280,
     layer: [
       { data: { values: means }, mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { field: 'lo', ...y }, y2: { field: 'hi' }, ...color, ...offset } },
       { data: { values: means }, mark: (numeric ? { type: 'line', point: { filled: true, size: 80 } } : { type: 'point', filled: true, size: 80 }) as never, encoding: { x, y: { field: 'mean', ...y }, ...color, ...offset } },
@@ -42,17 +42,25 @@ export function accuracySpec(spec: ExperimentSpec, r: ExperimentResults): TopLev
   } as TopLevelSpec
 }
 
-/** A per-step training curve, averaged over seeds, one line per variant (AlphaMed Figure 2, left). */
-export function curveSpec(r: ExperimentResults, key: 'reward_by_step' | 'effective_ratio_by_step', title: string): TopLevelSpec {
+/**
+ * A per-step training curve, averaged over seeds, one line per variant (AlphaMed Figure 2, left). The axis
+ * title stays shorter than the plot is tall: a longer one stretches the chart and opens a band above it.
+ */
+export function curveSpec(r: ExperimentResults, key: 'reward_by_step' | 'effective_ratio_by_step', title: string, yTitle: string): TopLevelSpec {
   const values = Object.entries(r.variants).flatMap(([variant, v]) => v[key].map((value, i) => ({ variant, step: i + 1, value })).filter((p) => p.value !== null))
+  const steps = Math.max(1, ...values.map((p) => p.step))
   return {
     $schema: SCHEMA,
     title,
-    width: 600,
+    width: 520,
     height: 240,
     data: { values },
     mark: { type: 'line', point: values.length < 80 },
-    encoding: { x: { field: 'step', type: 'quantitative', title: 'step' }, y: { field: 'value', type: 'quantitative', title }, color: { field: 'variant', type: 'nominal', legend: LEGEND, sort: Object.keys(r.variants) } },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step', axis: steps <= 12 ? { values: Array.from({ length: steps }, (_, i) => i + 1), format: 'd' } : { tickMinStep: 1, format: 'd' } },
+      y: { field: 'value', type: 'quantitative', title: yTitle },
+      color: { field: 'variant', type: 'nominal', legend: LEGEND, sort: Object.keys(r.variants) },
+    },
   }
 }
 
@@ -84,27 +92,30 @@ export async function writeExperimentReport(dir: string, spec: ExperimentSpec, r
   mkdirSync(dir, { recursive: true })
   // Training curves only once some RL cell has logged steps (SFT cells have no reward).
   const hasCurve = (k: 'reward_by_step' | 'effective_ratio_by_step') => Object.values(r.variants).some((v) => v[k].some((x) => x !== null))
-  const charts: [string, TopLevelSpec][] = [
-    ['accuracy', accuracySpec(spec, r)],
-    ...(hasCurve('reward_by_step') ? [['reward', curveSpec(r, 'reward_by_step', 'Training reward per step (mean over seeds)')] as [string, TopLevelSpec]] : []),
-    ...(hasCurve('effective_ratio_by_step') ? [['effective-ratio', curveSpec(r, 'effective_ratio_by_step', 'Effective-query ratio per step (mean over seeds)')] as [string, TopLevelSpec]] : []),
+  const charts: { id: string; spec: TopLevelSpec; caption: string }[] = [
+    { id: 'accuracy', spec: accuracySpec(spec, r), caption: `Held-out accuracy per variant: the mean of ${r.seeds.length} seeds with its 95% interval; dots are seeds, the dashed line the base model.` },
+    ...(hasCurve('reward_by_step') ? [{ id: 'reward', spec: curveSpec(r, 'reward_by_step', 'Training reward per step', 'mean reward'), caption: 'Training reward per step, the mean over seeds.' }] : []),
+    ...(hasCurve('effective_ratio_by_step') ? [{ id: 'effective-ratio', spec: curveSpec(r, 'effective_ratio_by_step', 'Effective-query ratio per step', 'effective-query ratio'), caption: 'Share of prompts whose rollouts did not all get the same reward, per step, the mean over seeds.' }] : []),
   ]
   const figures: string[] = []
-  for (const [id, s] of charts) {
+  for (const { id, spec: s, caption } of charts) {
     const c = await renderVegaLite(s)
     writeFileAtomic(join(dir, `${id}.svg`), c.svg)
     writeFileAtomic(join(dir, `${id}.png`), c.png)
-    figures.push(`<figure>${c.svg}</figure>`)
+    figures.push(`<figure class="chart" id="${id}">${c.svg}<figcaption>${esc(caption)}</figcaption></figure>`)
   }
   const [head, ...body] = resultsTable(spec, r)
   const html = `<!doctype html><html><head><meta charset="utf-8"><title>${esc(spec.name)}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}figure{margin:1.5em 0}</style></head><body>
+<style>body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1rem;margin-top:1.5em}.chart{margin:0;border:1px solid #eee;padding:.5rem}.chart svg{max-width:100%;height:auto}figcaption{font-size:.9rem;color:#444}</style></head><body>
 <h1>Experiment: ${esc(spec.name)}</h1>
 <p>${esc(spec.description)}</p>
 ${spec.finding ? `<p><b>The paper's finding:</b> ${esc(spec.finding)}</p>` : ''}
 <p>Status: ${r.status}. Seeds ${r.seeds.join(', ')}; ${r.held_out_questions} held-out questions, greedy; base model ${pct(r.base_accuracy)}. ${(r.wall_seconds / 60).toFixed(1)} minutes in this run.</p>
 <table><thead><tr>${head!.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>
+<div class="charts">
 ${figures.join('\n')}
+</div>
 </body></html>
 `
   writeFileAtomic(join(dir, 'index.html'), html)

@@ -90,6 +90,23 @@ describe('medrl experiment', () => {
     const svg = readFileSync(join(out, 'report', 'accuracy.svg'), 'utf8')
     assert.match(svg, /highest level included/)
     assert.match(svg, /held-out accuracy/)
+    // In a real browser the figures stand in a grid: two side by side on a wide page, each box no taller than its chart and caption need.
+    if (existsSync('/usr/bin/chromium')) {
+      const { chromium } = await import('playwright-core')
+      const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] })
+      try {
+        const page = await browser.newPage({ viewport: { width: 1400, height: 900 } })
+        await page.goto(`file://${join(out, 'report', 'index.html')}`)
+        const boxes = await page.$$eval('figure.chart', (fs) => fs.map((f) => { const r = f.getBoundingClientRect(); const s = f.querySelector('svg')!.getBoundingClientRect(); const c = f.querySelector('figcaption')!.getBoundingClientRect(); return { id: f.id, top: r.top, left: r.left, height: r.height, inner: s.height + c.height } }))
+        assert.deepEqual(boxes.map((b) => b.id), ['accuracy', 'reward', 'effective-ratio'])
+        assert.equal(boxes[0]!.top, boxes[1]!.top, 'the first two figures share a row')
+        assert.ok(boxes[1]!.left > boxes[0]!.left)
+        assert.ok(boxes[2]!.top > boxes[0]!.top, 'the third wraps to the next row')
+        for (const b of boxes) assert.ok(b.height < b.inner + 60, `${b.id}: ${b.height}px box around ${b.inner}px of chart and caption`)
+      } finally {
+        await browser.close()
+      }
+    }
     // The training runs carry question lengths in the policy's tokens, characters kept.
     const lengths = JSON.parse(readFileSync(join(out, 'cells', 'L1', 'seed-0', 'run', 'data_lengths.json'), 'utf8'))
     assert.ok(Object.values(lengths.tokens as Record<string, number[]>).flat().every((n) => n > 0))
