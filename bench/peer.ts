@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { engineThreads } from '../src/engine/session.js'
 import { configToJson, parameterCount, type ModelConfig } from '../src/model/config.js'
-import { numpyCeilingGflops } from './ceiling.js'
+import { blasBestEnv, blasConditions, numpyCeilingGflops } from './ceiling.js'
 import { BENCH_MODEL } from './engine.js'
-import type { BenchSection, Figures } from './run.js'
+import type { BenchSection, Figures } from './section.js'
 
 /** Debian's python3, where python3-torch installs (a pyenv or venv python3 on PATH usually lacks torch). */
 export const TORCH_PYTHON = '/usr/bin/python3'
@@ -27,9 +27,9 @@ export function medrlWorker(args: string[]): Json {
   return parseJson(`medrl ${args[0]}`, r)
 }
 
-/** One measurement of the PyTorch peer in a fresh process (bench/peer.py). */
+/** One measurement of the PyTorch peer in a fresh process (bench/peer.py), under the ceiling's OpenBLAS conditions. */
 function torchWorker(args: string[]): Json {
-  const r = spawnSync(TORCH_PYTHON, [join(import.meta.dirname, 'peer.py'), ...args], { encoding: 'utf8', maxBuffer: 16 << 20 })
+  const r = spawnSync(TORCH_PYTHON, [join(import.meta.dirname, 'peer.py'), ...args], { encoding: 'utf8', maxBuffer: 16 << 20, env: blasBestEnv() })
   return parseJson(`torch ${args[0]}`, r)
 }
 
@@ -74,7 +74,7 @@ export const peerBench: BenchSection = {
     }
     const after = numpyCeilingGflops().gflops
     const ceiling = before !== null && after !== null ? (before + after) / 2 : (before ?? after)
-    const out: Figures = { model: { params: parameterCount(BENCH_MODEL), batch: 8, seq: 256 }, ceiling_gflops: ceiling, ceiling_before_gflops: before, ceiling_after_gflops: after }
+    const out: Figures = { model: { params: parameterCount(BENCH_MODEL), batch: 8, seq: 256 }, blas_environment: blasConditions(), ceiling_gflops: ceiling, ceiling_before_gflops: before, ceiling_after_gflops: after }
     // The engine's count of the matrix-product FLOPs it runs in a train step (forward: a third of it), used for
     // both: PyTorch runs a little more (its attention scores cover the masked keys that medrl's causal blocks
     // skip), so its share is understated by that much (~2% at 256 tokens), never medrl's overstated.
