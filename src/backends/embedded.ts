@@ -37,7 +37,7 @@ export class EmbeddedBackend implements Backend {
       return tok.encode(tok.chat.render(r.messages, { addGenerationPrompt: true }), { addSpecialTokens: false })
     }
     if (typeof r.prompt !== 'string') throw new Error('a request needs a prompt or messages')
-    return tok.encode(r.prompt, { addSpecialTokens: true })
+    return tok.encode(r.prompt, { addSpecialTokens: r.addSpecialTokens ?? true })
   }
 
   toGenRequests(requests: readonly BackendRequest[]): GenRequest[] {

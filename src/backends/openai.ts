@@ -20,6 +20,11 @@ export interface OpenAIBackendOptions {
   maxRetries?: number
   /** Base backoff; doubled per attempt, with jitter, or the server's Retry-After. */
   backoffMs?: number
+  /**
+   * What resumable outputs record as the model (default: the server and model name): servers medrl starts itself
+   * name the weights they serve, so a resume on other ports is the same evaluation.
+   */
+  identity?: string
 }
 
 const RETRYABLE = new Set([408, 409, 429, 500, 502, 503, 504])
@@ -49,7 +54,8 @@ export class OpenAIBackend implements Backend {
   private readonly endpoints: Endpoint[]
   private next = 0
   private readonly key: string | undefined
-  private readonly o: Required<Omit<OpenAIBackendOptions, 'baseUrl' | 'apiKey' | 'model'>>
+  private readonly o: Required<Omit<OpenAIBackendOptions, 'baseUrl' | 'apiKey' | 'model' | 'identity'>>
+  private readonly fixedIdentity: string | undefined
   private readonly jitter = new Rng(0x5eed)
   /** Attempts sent, for reporting (retries included). */
   attempts = 0
@@ -65,6 +71,7 @@ export class OpenAIBackend implements Backend {
     this.key = opts.apiKey ?? process.env.OPENAI_API_KEY ?? process.env.MEDRL_API_KEY
     this.model = opts.model ?? ''
     this.o = { concurrency: opts.concurrency ?? 8, timeoutMs: opts.timeoutMs ?? 600_000, maxRetries: opts.maxRetries ?? 6, backoffMs: opts.backoffMs ?? 500 }
+    this.fixedIdentity = opts.identity
   }
 
   /** Servers' base URLs, as given. */
@@ -77,6 +84,7 @@ export class OpenAIBackend implements Backend {
    * use another set of servers of the same model (one that died left out, say).
    */
   identity(): string {
+    if (this.fixedIdentity !== undefined) return this.fixedIdentity
     return this.endpoints.length === 1 ? `${this.endpoints[0]!.base} ${this.model}` : `openai servers ${this.model}`
   }
 

@@ -8,6 +8,8 @@ export interface BackendRequest {
   params: Partial<GenParams>
   /** Aborting it stops the request's generation (the embedded engine drops its rows at the next token). */
   signal?: AbortSignal
+  /** A text prompt is encoded with the tokenizer's special tokens (BOS) unless this is false (vLLM's add_special_tokens). */
+  addSpecialTokens?: boolean
 }
 
 export interface BackendCompletion {

@@ -1,32 +1,36 @@
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import { describeConfig } from '../rl/config.js'
-import { checkNewRunDir } from '../engines/index.js'
+import { engineNames, runSft } from '../engines/index.js'
 import { SftConfigSchema, readSftConfig } from '../sft/config.js'
-import { sft } from '../sft/trainer.js'
+import { SFT_KEY_MAP } from '../verl/sft.js'
 import { Progress } from '../util/progress.js'
-import { addRunOptions, info, runConfigPath } from './util.js'
+import { addRunOptions, floatOption, info, runConfigPath } from './util.js'
+
+const fmt = (d: Record<string, number>, k: string, digits = 4) => (d[k] === undefined ? '-' : d[k]!.toFixed(digits))
 
 export function sftCommand(): Command {
   return addRunOptions(new Command('sft').description('supervised fine-tuning on question → answer completions (the SFT baseline RL is compared with), loss on the answer tokens only'), 'optim.learning_rate=1e-5', 'config.yaml, metrics.jsonl, checkpoints/')
-    .option('--help-config', 'list every option with its default and help')
-    .action(async (f: { config?: string; out?: string; resume?: string; set?: string[]; helpConfig?: boolean }) => {
+    .addOption(new Option('--engine <name>', 'who trains (default: the config’s engine, else embedded)').choices(engineNames()))
+    .option('--follow <seconds>', "engine verl: how often to read verl's metrics while it runs", floatOption('--follow'), 10)
+    .option('--help-config', 'list every option with its default, help and verl name')
+    .action(async (f: { config?: string; out?: string; resume?: string; set?: string[]; engine?: string; follow: number; helpConfig?: boolean }) => {
       if (f.helpConfig) {
-        process.stdout.write(`${describeConfig(SftConfigSchema).join('\n')}\n`)
+        process.stdout.write(`${describeConfig(SftConfigSchema, '', (k) => SFT_KEY_MAP.find((m) => m.key === k)?.verl).join('\n')}\n`)
         return
       }
       const { runDir, path } = runConfigPath(f)
-      const { cfg } = readSftConfig(path, f.set ?? [])
-      if (!f.resume) checkNewRunDir(runDir)
+      const { cfg } = readSftConfig(path, [...(f.set ?? []), ...(f.engine ? [`engine=${f.engine}`] : [])])
       const progress = new Progress('sft', cfg.total_steps, 'steps')
       const tty = process.stderr.isTTY === true
       const t0 = Date.now()
-      const r = await sft(cfg, runDir, {
+      const r = await runSft(cfg, runDir, {
         resume: f.resume !== undefined,
         info,
+        followSeconds: f.follow,
         onStep: (step, d) => {
-          const line = `loss ${d['train/loss']!.toFixed(4)}  token acc ${d['train/token_accuracy']!.toFixed(3)}${d['val/loss'] !== undefined ? `  val loss ${d['val/loss'].toFixed(4)}` : ''}`
+          const line = `loss ${fmt(d, 'train/loss')}  token acc ${fmt(d, 'train/token_accuracy', 3)}${d['val/loss'] !== undefined ? `  val loss ${fmt(d, 'val/loss')}` : ''}`
           if (tty) progress.update(step, line)
-          else info(`step ${step}/${cfg.total_steps}  ${line}  ${d['time/step']!.toFixed(2)}s`)
+          else info(`step ${step}/${cfg.total_steps}  ${line}  ${fmt(d, 'time/step', 2)}s`)
         },
       })
       progress.stop()

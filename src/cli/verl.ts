@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { Command } from 'commander'
 import { readConfig } from '../rl/config.js'
 import { VerlIngest } from '../verl/ingest.js'
-import { exportVerlCheckpoint } from '../verl/launch.js'
+import { exportVerlCheckpoint } from '../verl/checkpoints.js'
 import { prepareVerlRun } from '../verl/prepare.js'
 import { info, intOption, listOption } from './util.js'
 

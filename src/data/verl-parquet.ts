@@ -77,3 +77,38 @@ export function writeVerlParquet(path: string, records: readonly QARecord[], opt
   })
   writeFileAtomic(path, new Uint8Array(buf))
 }
+
+/** One supervised example for verl's SFT trainer: the chat turns, and the record it came from. */
+export interface VerlSftRow {
+  messages: ChatMessage[]
+  record: QARecord
+}
+
+/**
+ * Writes SFT rows as verl 0.9's SFT trainer reads them (its MultiTurnSFTDataset: a `messages` column of
+ * {role, content} turns, the loss on the assistant's), with data_source and extra_info {id, answer} kept
+ * beside them so the examples can be traced back to their questions.
+ */
+export function writeVerlSftParquet(path: string, rows: readonly VerlSftRow[]): void {
+  const buf = parquetWriteBuffer({
+    columnData: [
+      { name: 'data_source', data: rows.map((r) => r.record.source) },
+      { name: 'messages', data: rows.map((r) => r.messages) },
+      { name: 'extra_info', data: rows.map((r, i) => ({ index: BigInt(i), id: r.record.id, answer: r.record.answer })) },
+    ],
+    schema: [
+      { name: 'root', num_children: 3 },
+      { name: 'data_source', ...utf8 },
+      { name: 'messages', repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
+      { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
+      { name: 'element', repetition_type: 'OPTIONAL', num_children: 2 },
+      { name: 'role', ...utf8 },
+      { name: 'content', ...utf8 },
+      { name: 'extra_info', repetition_type: 'OPTIONAL', num_children: 3 },
+      { name: 'index', type: 'INT64', repetition_type: 'OPTIONAL' },
+      { name: 'id', ...utf8 },
+      { name: 'answer', ...utf8 },
+    ] as Parameters<typeof parquetWriteBuffer>[0]['schema'],
+  })
+  writeFileAtomic(path, new Uint8Array(buf))
+}

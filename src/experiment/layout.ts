@@ -13,3 +13,16 @@ export function cellFinished(out: string, variant: string, seed: number): boolea
   const e = join(cellDir(out, variant, seed), 'eval')
   return existsSync(join(e, 'results.json')) && isComplete(readResults(e))
 }
+
+/** How long a cell took in the run that finished it (what `--plan` estimates the cells left by). */
+export interface CellTiming {
+  method: 'rl' | 'sft'
+  engine: string
+  /** Steps trained in that run (a resumed cell trains only the rest). */
+  steps: number
+  train_seconds: number
+  /** Export, serving and evaluation. */
+  eval_seconds: number
+}
+
+export const CELL_TIMING = 'cell-timing.json'

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bootstrapMean, type Interval } from '../eval/bootstrap.js'
 import type { EvalResults, PredictionRow } from '../eval/runner.js'
+import { resolveSuites } from '../eval/suites.js'
 import { compareRuns, readPredictions } from '../eval/tables.js'
 import { readRun } from '../report/run-data.js'
 import { mean } from '../util/stats.js'
@@ -72,7 +73,8 @@ function pooled(rows: PredictionRow[][]): PredictionRow[] {
 
 /** The evaluation sets of a spec, the primary first. */
 export function evalSetNames(spec: ExperimentSpec): string[] {
-  return spec.testbed ? spec.testbed.eval_sets : ['heldout']
+  if (spec.testbed) return spec.testbed.eval_sets
+  return spec.eval.benchmarks.length > 0 ? resolveSuites(spec.eval.benchmarks).map((s) => s.name) : ['heldout']
 }
 
 /** Results of the grid so far: per variant, the seeds done, their mean and spread, and intervals. */

@@ -35,6 +35,23 @@ const FLAT_ZERO: Record<string, string> = {
   'actor/clipfrac': 'Every value is 0: each rollout batch makes one on-policy update (actor.ppo_epochs 1, one mini-batch), so the probability ratio stays 1 and nothing is clipped.',
 }
 
+/** Charts medrl computes from the rollouts it scores against their questions (a verl run's, from its dumps). */
+const FROM_MATCHED_ROLLOUTS = new Set(['accuracy/mean', 'rollout/effective_ratio', 'reasoning/mentions_intermediate'])
+
+/** For a verl run whose dumps hold rollouts of questions not in its prepared train.parquet: how many, and where they are missing. */
+function unmatchedNote(runs: RunData[]): string | undefined {
+  const parts = runs.flatMap((r) => {
+    const rows = r.metrics.filter((m) => (m.data['ingest/unmatched'] ?? 0) > 0)
+    if (rows.length === 0) return []
+    const unmatched = rows.reduce((a, m) => a + m.data['ingest/unmatched']!, 0)
+    const all = unmatched + rows.reduce((a, m) => a + (m.data['ingest/matched'] ?? 0), 0)
+    const steps = rows.map((m) => m.step)
+    return [`${r.name}: ${unmatched} of ${all} rollouts in steps ${steps[0]}–${steps[steps.length - 1]}`]
+  })
+  if (parts.length === 0) return undefined
+  return `Rollouts whose prompt matched no question of the prepared train.parquet (${parts.join('; ')}) are left out of this chart and of the reasoning stages: medrl computes them from rollouts it can score against their question. verl's own metrics (reward, response length, KL, entropy) count every rollout. A verl run on other files than the ones prepared, or a changed template, leaves prompts unmatched.`
+}
+
 /** Median question length per source in tokens and characters (the chart shows one unit; both are kept). */
 function lengthsNote(l: QuestionLengths): string {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0
@@ -66,13 +83,14 @@ export async function writeReport(outDir: string, input: ReportInput): Promise<{
   mkdirSync(outDir, { recursive: true })
   const runs: RunData[] = input.runDirs.map(readRun)
   const specs: { id: string; title: string; spec: TopLevelSpec; note?: string }[] = []
+  const unmatched = unmatchedNote(runs)
   for (const [metric, title] of DYNAMICS) {
     const values = runs.flatMap((r) => r.metrics.map((m) => m.data[metric]).filter((v): v is number => typeof v === 'number'))
     if (values.length === 0) continue
-    const note = values.every((v) => v === 0) ? (FLAT_ZERO[metric] ?? 'Every value is 0.') : undefined
-    specs.push({ id: `dynamics-${metric.replace(/\W+/g, '-')}`, title, spec: metricSpec(runs, metric, title), note })
+    const notes = [values.every((v) => v === 0) ? (FLAT_ZERO[metric] ?? 'Every value is 0.') : undefined, FROM_MATCHED_ROLLOUTS.has(metric) ? unmatched : undefined].filter((n): n is string => n !== undefined)
+    specs.push({ id: `dynamics-${metric.replace(/\W+/g, '-')}`, title, spec: metricSpec(runs, metric, title), ...(notes.length > 0 ? { note: notes.join(' ') } : {}) })
   }
-  for (const r of runs) if (r.metrics.some((m) => Object.keys(m.data).some((k) => k.startsWith('stage/')))) specs.push({ id: `stages-${r.name}`, title: `Reasoning stages: ${r.name}`, spec: stagesSpec(r) })
+  for (const r of runs) if (r.metrics.some((m) => Object.keys(m.data).some((k) => k.startsWith('stage/')))) specs.push({ id: `stages-${r.name}`, title: `Reasoning stages: ${r.name}`, spec: stagesSpec(r), ...(unmatched ? { note: unmatched } : {}) })
   const lengths = runs.find((r) => r.dataLengths)?.dataLengths
   if (lengths) specs.push({ id: 'question-lengths', title: 'Question length by source', spec: lengthsSpec(lengths), note: lengthsNote(lengths) })
   const evals = input.evals ?? []

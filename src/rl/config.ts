@@ -25,25 +25,30 @@ const ModelInit = z
   })
   .strict()
 
-/** What only verl has: cluster shape, parallelism, memory, the rollout engine, and raw Hydra overrides. */
+/** What only verl has, for any of its trainers: cluster shape, memory, names, and raw Hydra overrides. */
+export const VerlClusterFields = {
+  nnodes: z.number().int().positive().default(1).describe('nodes (of the Ray cluster; torchrun nodes for SFT)'),
+  n_gpus_per_node: z.number().int().positive().default(8).describe('GPUs per node'),
+  param_offload: z.boolean().optional().describe('FSDP: offload parameters to CPU (actor, reference, critic)'),
+  optimizer_offload: z.boolean().optional().describe('FSDP: offload optimizer state to CPU (actor, critic)'),
+  gradient_checkpointing: z.boolean().optional().describe('recompute activations in the backward pass (verl default true)'),
+  project_name: z.string().default('medrl').describe('verl project name (metrics and checkpoint paths)'),
+  experiment_name: z.string().optional().describe('verl experiment name (default: the run directory’s name)'),
+  overrides: z.array(z.string()).default([]).describe('extra Hydra overrides (key=value; +key=value adds a key), checked against verl 0.9'),
+}
+
+/** What only verl's RL trainer has besides: the rollout engine, the critic, the Ray cluster and the reward service. */
 const VerlSection = z
   .object({
-    nnodes: z.number().int().positive().default(1).describe('nodes of the Ray cluster'),
-    n_gpus_per_node: z.number().int().positive().default(8).describe('GPUs per node'),
+    ...VerlClusterFields,
     rollout_name: z.enum(['vllm', 'sglang']).default('vllm').describe('rollout engine'),
     tensor_model_parallel_size: z.number().int().positive().optional().describe('rollout tensor parallel size (verl default 2)'),
     gpu_memory_utilization: z.number().gt(0).max(1).optional().describe('share of GPU memory the rollout engine may take (verl default 0.5)'),
-    param_offload: z.boolean().optional().describe('FSDP: offload parameters to CPU (actor, reference, critic)'),
-    optimizer_offload: z.boolean().optional().describe('FSDP: offload optimizer state to CPU (actor, critic)'),
-    gradient_checkpointing: z.boolean().optional().describe('recompute activations in the backward pass (verl default true)'),
     critic_model_path: z.string().optional().describe('PPO: the critic’s starting model (default: model.path)'),
     critic_learning_rate: z.number().positive().optional().describe('PPO: the critic’s learning rate (verl default 1e-5)'),
-    project_name: z.string().default('medrl').describe('verl project name (metrics and checkpoint paths)'),
-    experiment_name: z.string().optional().describe('verl experiment name (default: the run directory’s name)'),
     ray_address: z.string().optional().describe('Ray job API of a running cluster (http://HEAD:8265): submit with `ray job submit` instead of running on this node'),
     reward_url: z.string().default('http://127.0.0.1:8765').describe('where reward.py finds `medrl reward serve` (MEDRL_REWARD_URL overrides)'),
     reward_workers: z.number().int().positive().optional().describe('verl reward workers (verl default 8)'),
-    overrides: z.array(z.string()).default([]).describe('extra Hydra overrides (key=value; +key=value adds a key), checked against verl 0.9'),
   })
   .strict()
 

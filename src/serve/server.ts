@@ -112,12 +112,16 @@ export class OpenAIServer {
     return ctl.signal
   }
 
-  /** vLLM's POST /tokenize: a prompt (or chat messages with the generation prompt) → {count, max_model_len, tokens}. */
+  /**
+   * vLLM's POST /tokenize: a prompt (or chat messages with the generation prompt) → {count, max_model_len, tokens};
+   * add_special_tokens (default true, as vLLM's) says whether a text prompt gets the tokenizer's BOS.
+   */
   private async tokenize(raw: unknown, res: ServerResponse): Promise<void> {
-    const b = (raw ?? {}) as { model?: string; prompt?: unknown; messages?: unknown }
+    const b = (raw ?? {}) as { model?: string; prompt?: unknown; messages?: unknown; add_special_tokens?: unknown }
     this.checkModel(b.model)
+    if (b.add_special_tokens !== undefined && typeof b.add_special_tokens !== 'boolean') throw new HttpError(400, 'add_special_tokens must be true or false', 'add_special_tokens')
     let r: BackendRequest
-    if (typeof b.prompt === 'string' || (Array.isArray(b.prompt) && b.prompt.every((t) => Number.isInteger(t)))) r = { prompt: b.prompt as string | number[], params: {} }
+    if (typeof b.prompt === 'string' || (Array.isArray(b.prompt) && b.prompt.every((t) => Number.isInteger(t)))) r = { prompt: b.prompt as string | number[], params: {}, addSpecialTokens: b.add_special_tokens !== false }
     else if (Array.isArray(b.messages)) r = { messages: (b.messages as { role: string; content: unknown }[]).map((m) => ({ role: m.role as ChatMessage['role'], content: typeof m.content === 'string' || Array.isArray(m.content) ? contentText(m.content as never) : '' })), params: {} }
     else throw new HttpError(400, 'give prompt (a string or token ids) or messages', 'prompt')
     let tokens: number[]

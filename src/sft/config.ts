@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
-import { parseWithSchema, readRawConfig } from '../rl/config.js'
+import { parseWithSchema, readRawConfig, VerlClusterFields } from '../rl/config.js'
 import { templateNames } from '../reward/templates.js'
 
 /**
@@ -9,7 +9,7 @@ import { templateNames } from '../reward/templates.js'
  */
 export const SftConfigSchema = z
   .object({
-    engine: z.enum(['embedded']).default('embedded').describe('who trains (at scale, verl’s SFT trainer is the way to go; this engine runs here)'),
+    engine: z.enum(['embedded', 'verl']).default('embedded').describe('who trains: the embedded CPU engine, or verl’s SFT trainer (torchrun, FSDP) on GPUs'),
     seed: z.number().int().default(0).describe('seed of the data order and the option shuffles'),
     total_steps: z.number().int().positive().default(100).describe('optimizer steps'),
     model: z.object({ path: z.string().describe('the model to fine-tune (Hugging Face layout, with tokenizer.json)') }).strict(),
@@ -49,6 +49,7 @@ export const SftConfigSchema = z
       })
       .strict()
       .prefault({}),
+    verl: z.object(VerlClusterFields).strict().prefault({}).describe('engine: verl only'),
   })
   .strict()
 

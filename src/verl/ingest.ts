@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { importFiles } from '../data/import.js'
 import { optionEntries, type QARecord } from '../data/record.js'
@@ -39,7 +39,8 @@ export function renameVerlMetrics(data: Record<string, unknown>): Record<string,
   return out
 }
 
-const isTrainingRow = (d: Record<string, unknown>) => Object.keys(d).some((k) => k.startsWith('critic/score') || k.startsWith('timing_s/') || k.startsWith('actor/'))
+/** A row a training step logged (the PPO trainer's scores, timings or actor metrics; the SFT trainer's train/…), not validation alone. */
+const isTrainingRow = (d: Record<string, unknown>) => Object.keys(d).some((k) => k.startsWith('critic/score') || k.startsWith('timing_s/') || k.startsWith('actor/') || k.startsWith('train/'))
 
 /**
  * verl's metrics file merged into the rows already ingested. verl opens the file anew when a run resumes, so it
@@ -160,6 +161,7 @@ export class VerlIngest {
     const trainFile = join(this.prepared, 'train.parquet')
     if (!existsSync(trainFile)) throw new Error(`${this.prepared}: no train.parquet (the directory \`medrl verl prepare\` wrote)`)
     this.matcher = new RecordMatcher((await importFiles([trainFile])).records)
+    mkdirSync(this.src.out, { recursive: true })
     const lengths = join(this.prepared, 'data_lengths.json')
     if (existsSync(lengths)) copyFileSync(lengths, join(this.src.out, 'data_lengths.json'))
   }
@@ -203,7 +205,10 @@ export class VerlIngest {
       samples.push({ step, id: record.id, source: record.source, answer: record.answer, completion: output, extracted: s.extracted, correct: s.correct, reward, stage: s.stage })
     }
     const metrics = rows.length > 0 ? rolloutMetrics(rows) : {}
-    if (unmatched > 0) metrics['ingest/unmatched'] = unmatched
+    if (unmatched > 0) {
+      metrics['ingest/unmatched'] = unmatched
+      metrics['ingest/matched'] = rows.length
+    }
     const every = Math.max(1, Math.floor(samples.length / Math.max(1, this.logSamples)))
     const summary: DumpSummary = { size: st.size, mtimeMs: st.mtimeMs, metrics, samples: samples.filter((_, i) => i % every === 0).slice(0, this.logSamples) }
     this.cache[String(step)] = summary

@@ -1,4 +1,4 @@
-import type { TrainConfig } from '../rl/config.js'
+import { TrainConfigSchema, type TrainConfig } from '../rl/config.js'
 import { getKlEstimator } from '../rl/kl.js'
 
 /** Where prepared files live, for the overrides that name them. */
@@ -216,13 +216,25 @@ export function verlNameOf(key: string): string | undefined {
   return KEY_MAP.find((m) => m.key === key)?.verl
 }
 
-function isSet(raw: Record<string, unknown>, key: string): boolean {
-  let o: unknown = raw
+function valueAt(obj: unknown, key: string): unknown {
+  let o: unknown = obj
   for (const k of key.split('.')) {
-    if (o === null || typeof o !== 'object' || !Object.hasOwn(o, k)) return false
+    if (o === null || typeof o !== 'object' || !Object.hasOwn(o, k)) return undefined
     o = (o as Record<string, unknown>)[k]
   }
-  return o !== undefined
+  return o
+}
+
+/** The config's defaults (what a run's saved config.yaml holds for every key nobody set). */
+const DEFAULTS: unknown = TrainConfigSchema.parse({})
+
+/**
+ * Whether the config as written sets `key` to something other than its default: a resumed run reads its resolved
+ * config.yaml, which holds every default, and those say nothing verl must honour.
+ */
+function isSet(raw: Record<string, unknown>, key: string): boolean {
+  const v = valueAt(raw, key)
+  return v !== undefined && JSON.stringify(v) !== JSON.stringify(valueAt(DEFAULTS, key))
 }
 
 /**

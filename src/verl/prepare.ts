@@ -18,10 +18,57 @@ import { checkOverrides, hydraValue, VERL_PIP, VERL_VERSION } from './schema.js'
 
 /**
  * verl always applies a chat template to a row's messages. For base models prompted with plain text (Med-RLVR's
- * R1 prompt), this one passes the text through as medrl renders it, with the tokenizer's BOS token when it has
- * one (as encoding the text with the tokenizer's special tokens would).
+ * R1 prompt), this one passes the text through as medrl renders it: a user turn as its text, after the BOS token
+ * when the tokenizer's own encoding starts with one (`bos`), an assistant turn (SFT's target) as its text and the
+ * EOS token, so that the model learns to stop, as medrl's own SFT target does. verl's SFT dataset renders each turn
+ * alone and concatenates them (multiturn_sft_dataset.py), so the BOS goes with the first turn only when it is not
+ * the assistant's.
  */
-export const PASSTHROUGH_CHAT_TEMPLATE = '{% if bos_token %}{{ bos_token }}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}'
+export function passthroughChatTemplate(bos: boolean): string {
+  const user = `${bos ? '{% if loop.first and bos_token %}{{ bos_token }}{% endif %}' : ''}{{ m.content }}`
+  return `{% for m in messages %}{% if m.role == 'assistant' %}{{ m.content }}{% if eos_token %}{{ eos_token }}{% endif %}{% else %}${user}{% endif %}{% endfor %}`
+}
+
+/**
+ * Whether the policy's tokenizer starts an encoded text with BOS: read from tokenizer.json when the model is on
+ * this machine; for a hub name, whether verl's rendering should add the BOS is left to the tokenizer's bos_token
+ * (Llama's have one and add it, Qwen's have none).
+ */
+export function tokenizerAddsBos(modelPath: string | undefined): boolean {
+  if (!modelPath || !existsSync(join(modelPath, 'tokenizer.json'))) return true
+  const tok = TextTokenizer.fromDir(modelPath)
+  return tok.bosId !== null && tok.encode('x', { addSpecialTokens: true })[0] === tok.bosId
+}
+
+/** Where a run prepared in `dir` keeps its files, for `records` training questions. */
+export function verlPaths(cfg: TrainConfig, dir: string, records: number): VerlPaths {
+  const abs = resolve(dir)
+  return {
+    trainFile: join(abs, 'train.parquet'),
+    valFile: join(abs, 'val.parquet'),
+    rewardModule: join(abs, 'reward.py'),
+    rolloutDir: join(abs, 'rollouts'),
+    checkpointDir: join(abs, 'checkpoints'),
+    // A run's verl files live in RUN/verl: the experiment is named after the run.
+    experimentName: cfg.verl.experiment_name ?? (basename(abs) === 'verl' ? basename(dirname(abs)) : basename(abs)),
+    totalEpochs: Math.ceil(cfg.total_steps / Math.max(1, Math.floor(records / cfg.rollout.train_batch_size))),
+    hasVal: cfg.data.val_files.length > 0,
+  }
+}
+
+/**
+ * The Hydra overrides of a run (medrl's mapping, the bridge's own keys, then verl.overrides as they are), each
+ * checked against verl's schema: what run.sh passes to `python3 -m verl.trainer.main_ppo`.
+ */
+export function verlOverrides(cfg: TrainConfig, raw: Record<string, unknown>, paths: VerlPaths): string[] {
+  const mapped = mapConfig(cfg, raw, paths)
+  mapped.push(['trainer.logger', ['console', 'file']], ['trainer.rollout_data_dir', paths.rolloutDir], ['data.prompt_key', 'prompt'], ['data.reward_fn_key', 'data_source'])
+  if (!cfg.data.chat) mapped.push(['actor_rollout_ref.model.custom_chat_template', passthroughChatTemplate(tokenizerAddsBos(cfg.model.path))])
+  const own = mapped.map(([k, v]) => `${k}=${hydraValue(v)}`)
+  checkOverrides(own, 'medrl → verl mapping')
+  checkOverrides(cfg.verl.overrides, 'verl.overrides')
+  return [...own, ...cfg.verl.overrides]
+}
 
 /** What `prepare` writes, all inside one directory. */
 export interface PreparedRun {
@@ -41,7 +88,7 @@ export interface PreparedRun {
   notes: string[]
 }
 
-function shellQuote(s: string): string {
+export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`
 }
 
@@ -103,23 +150,8 @@ export async function prepareVerlRun(cfg: TrainConfig, raw: Record<string, unkno
     val = new Rng(cfg.seed).shuffle([...train]).slice(0, Math.min(64, train.length))
     notes.push(`no data.val_files: val.parquet holds ${val.length} training questions so verl can start; validation is off`)
   }
-  const paths: VerlPaths = {
-    trainFile: join(abs, 'train.parquet'),
-    valFile: join(abs, 'val.parquet'),
-    rewardModule: join(abs, 'reward.py'),
-    rolloutDir: join(abs, 'rollouts'),
-    checkpointDir: join(abs, 'checkpoints'),
-    // A run's verl files live in RUN/verl: the experiment is named after the run.
-    experimentName: cfg.verl.experiment_name ?? (basename(abs) === 'verl' ? basename(dirname(abs)) : basename(abs)),
-    totalEpochs: Math.ceil(cfg.total_steps / Math.floor(train.length / batch)),
-    hasVal: cfg.data.val_files.length > 0,
-  }
-  const mapped = mapConfig(cfg, raw, paths)
-  mapped.push(['trainer.logger', ['console', 'file']], ['trainer.rollout_data_dir', paths.rolloutDir], ['data.prompt_key', 'prompt'], ['data.reward_fn_key', 'data_source'])
-  if (!cfg.data.chat) mapped.push(['actor_rollout_ref.model.custom_chat_template', PASSTHROUGH_CHAT_TEMPLATE])
-  const overrides = [...mapped.map(([k, v]) => `${k}=${hydraValue(v)}`), ...cfg.verl.overrides]
-  checkOverrides(mapped.map(([k, v]) => `${k}=${hydraValue(v)}`), 'medrl → verl mapping')
-  checkOverrides(cfg.verl.overrides, 'verl.overrides')
+  const paths = verlPaths(cfg, abs, train.length)
+  const overrides = verlOverrides(cfg, raw, paths)
 
   const extraInfo = { template: template.name, reward: cfg.data.reward, extract_mode: 'strict', completion_prefix: template.completionPrefix }
   writeVerlParquet(paths.trainFile, train, { prompt, extraInfo })

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { DuckDBInstance } from '@duckdb/node-api'
@@ -12,6 +11,7 @@ import { scoreOutput } from '../../src/reward/score.js'
 import { getTemplate, renderPrompt } from '../../src/reward/templates.js'
 import { hydraValue } from '../../src/verl/schema.js'
 import { ROOT, dataFile, runCli, tempDir } from '../helpers.js'
+import { DEMO_BASE, freePort, standinEnv, standinMissing } from '../standin.js'
 
 /** Debian's python3, where CI installs python3-omegaconf (the library under Hydra). */
 const PY = '/usr/bin/python3'
@@ -233,15 +233,6 @@ async function startService(args: string[] = [], env: Record<string, string> = {
   return { url, child, stop }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 interface Call {
   data_source: string
@@ -469,25 +460,15 @@ describe('verl ingest: metrics and rollout dumps back into a medrl run, resumes 
   })
 })
 
-describe('train --engine verl: prepare, serve the reward, run, follow and ingest (verl replaced by a stand-in)', () => {
-  it('runs run.sh with the reward service up, reads metrics while it runs, ends with the whole run; refuses a used run directory; names the log when verl fails', async () => {
+describe('train --engine verl: prepare, serve the reward, run, follow and ingest (verl replaced by its stand-in)', { skip: standinMissing() }, () => {
+  it('runs run.sh with the reward service up, reads metrics while it runs, ends with the whole run; a finished run is read back, never rerun; refuses a used run directory; names the log when verl fails', async () => {
     const dir = tempDir('medrl-launch-')
+    assert.equal(runCli(['synth', '--out', join(dir, 'world')]).code, 0)
     const port = await freePort()
-    const cfg = writeConfig(dir, { engine: 'verl', total_steps: 4, model: { path: 'Qwen/Qwen2.5-3B' }, data: { files: [MEDQA], template: 'r1', reward: 'format_correct' }, rollout: { train_batch_size: 4, num_generations: 4 }, trainer: { log_samples: 2 }, verl: { reward_url: `http://127.0.0.1:${port}` } })
-    // The rows verl would see: prepare is deterministic, so a prepare elsewhere gives the same prompts.
-    assert.equal(runCli(['verl', 'prepare', '--config', cfg, '--out', join(dir, 'probe')]).code, 0)
-    const rows = await readParquet(join(dir, 'probe', 'train.parquet'))
-    const steps = [0, 1, 2, 3].map((s) =>
-      rows.slice(s * 4, s * 4 + 4).flatMap((row, p) =>
-        [0, 1, 2, 3].map((k) => {
-          const truth = (row.extra_info as { answer: string }).answer
-          const letter = k <= s ? truth : truth === 'A' ? 'B' : 'A' // more right answers every step
-          return { data_source: 'medqa', input: (row.prompt as { content: string }[])[0]!.content, output: `<think>Since the findings fit, ${letter}.</think><answer>${letter}</answer>`, gts: (row.reward_model as { ground_truth: string }).ground_truth, extra_info: row.extra_info, uid: `p${s}-${p}_0_${k}` }
-        }),
-      ),
-    )
-    writeFileSync(join(dir, 'replay.json'), JSON.stringify({ steps }))
-    const env = { ...process.env, PYTHONPATH: join(ROOT, 'test', 'fixtures', 'verl-standin'), MEDRL_TEST_REPLAY: join(dir, 'replay.json') }
+    const base = { engine: 'verl', total_steps: 3, model: { path: DEMO_BASE }, data: { files: [join(dir, 'world', 'train.jsonl')], template: 'r1-text', chat: false, reward: 'binary' }, rollout: { train_batch_size: 4, num_generations: 4, max_new_tokens: 24 }, trainer: { log_samples: 2, save_steps: 1 }, verl: { n_gpus_per_node: 2, reward_url: `http://127.0.0.1:${port}` } }
+    const cfg = writeConfig(dir, base)
+    // Each stand-in step lasts at least 0.8 s here, so the follow (every 0.2 s) sees the run grow.
+    const env = standinEnv({ MEDRL_STANDIN_STEP_SECONDS: '0.8' })
     const run = join(dir, 'run')
     const child = spawn(process.execPath, [join(ROOT, 'bin', 'medrl.js'), 'train', '--config', cfg, '--out', run, '--follow', '0.2'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
@@ -500,21 +481,57 @@ describe('train --engine verl: prepare, serve the reward, run, follow and ingest
     const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)))
     clearInterval(poll)
     assert.equal(code, 0, stderr)
-    assert.ok(seen.some((n) => n > 0 && n < 4), `metrics grew while verl ran: ${seen.join(',')}`)
+    assert.ok(seen.some((n) => n > 0 && n < 3), `metrics grew while verl ran: ${seen.join(',')}`)
     const m = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; data: Record<string, number> })
-    assert.deepEqual(m.map((x) => x.step), [1, 2, 3, 4])
-    assert.deepEqual(m.map((x) => x.data['accuracy/mean']), [0.25, 0.5, 0.75, 1], 'accuracy from the dumps, re-scored by medrl')
-    assert.deepEqual(m.map((x) => x.data['reward/mean']), [0.25, 0.5, 0.75, 1], "the service's rewards, as verl logged them")
-    assert.equal(m[3]!.data['rollout/effective_ratio'], 0)
-    assert.equal(m[0]!.data['rollout/effective_ratio'], 1)
-    assert.ok(existsSync(join(run, 'config.yaml')) && existsSync(join(run, 'samples.jsonl')) && existsSync(join(run, 'verl', 'verl.log')))
+    assert.deepEqual(m.map((x) => x.step), [1, 2, 3])
+    for (const x of m) {
+      // What verl's reward function (reward.py → the service) scored, medrl's own re-scoring of the dump agrees with.
+      const dump = readFileSync(join(run, 'verl', 'rollouts', `${x.step}.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { score: number })
+      assert.equal(dump.length, 16)
+      const mean = dump.reduce((a, d) => a + d.score, 0) / dump.length
+      assert.ok(Math.abs(x.data['critic/score/mean']! - mean) < 1e-12, 'verl logged the mean of the scores it dumped')
+      assert.ok(Math.abs(x.data['accuracy/mean']! - mean) < 1e-12, `step ${x.step}: under binary, medrl's accuracy from the dump is the service's mean score`)
+      assert.equal(typeof x.data['rollout/effective_ratio'], 'number')
+      assert.equal(typeof x.data['time/step'], 'number')
+    }
+    for (const s of [1, 2, 3]) {
+      const actor = join(run, 'verl', 'checkpoints', `global_step_${s}`, 'actor')
+      assert.ok(s === 1 || existsSync(join(actor, 'model_world_size_2_rank_1.pt')), `step ${s} checkpoint`)
+    }
+    assert.equal(readFileSync(join(run, 'verl', 'checkpoints', 'latest_checkpointed_iteration.txt'), 'utf8'), '3')
+    assert.ok(!existsSync(join(run, 'verl', 'checkpoints', 'global_step_1', 'actor')), "trainer.save_total_limit 2: the oldest actor checkpoint removed (verl's retention removes the actor directory)")
+    assert.ok(existsSync(join(run, 'config.yaml')) && existsSync(join(run, 'samples.jsonl')) && !existsSync(join(run, 'verl', 'verl.pid')))
+    // A finished run is read back, never run again.
+    const logBefore = readFileSync(join(run, 'verl', 'verl.log'), 'utf8')
+    const again = runCli(['train', '--resume', run], { env })
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stderr, /verl already finished this run \(checkpoint of step 3\): reading it back/)
+    assert.equal(readFileSync(join(run, 'verl', 'verl.log'), 'utf8'), logBefore)
     // A used run directory is refused; a failing verl run is named with its log and how to resume.
-    const again = runCli(['train', '--config', cfg, '--out', run], { env })
-    assert.equal(again.code, 1)
-    assert.match(again.stderr, /already holds a run; give another --out, or --resume/)
-    const failing = runCli(['train', '--config', cfg, '--out', join(dir, 'run2'), '--follow', '0.2'], { env: { ...env, MEDRL_TEST_EXIT: '3' } })
+    const used = runCli(['train', '--config', cfg, '--out', run], { env })
+    assert.equal(used.code, 1)
+    assert.match(used.stderr, /already holds a run; give another --out, or --resume/)
+    const failing = runCli(['train', '--config', writeConfig(dir, { ...base, model: { path: join(dir, 'no-such-model') } }), '--out', join(dir, 'run2'), '--follow', '0.2'], { env })
     assert.equal(failing.code, 1)
-    assert.match(failing.stderr, /verl exited with status 3 after step 4: see .*run2\/verl\/verl\.log; `medrl train --resume .*run2` continues/)
+    assert.match(failing.stderr, /verl exited with status 1 after step 0: see .*run2\/verl\/verl\.log; `medrl train --resume .*run2` continues/)
+  })
+
+  it('a verl left running by a medrl that was killed hard is found, and a second one is refused', async () => {
+    const dir = tempDir('medrl-stale-')
+    const verlDir = join(dir, 'run', 'verl')
+    mkdirSync(verlDir, { recursive: true })
+    // A process group standing in for the orphaned verl, recorded as the launcher records it.
+    const orphan = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' })
+    const ticks = Number(readFileSync(`/proc/${orphan.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19])
+    writeFileSync(join(verlDir, 'verl.pid'), JSON.stringify({ pgid: orphan.pid, start_ticks: ticks, command: 'bash run.sh', started: 'earlier' }))
+    writeFileSync(join(verlDir, 'run.sh'), 'exit 0\n')
+    const { ProcessGroup } = await import('../../src/util/process-group.js')
+    assert.throws(() => ProcessGroup.start('verl', 'bash', [join(verlDir, 'run.sh')], { logFile: join(verlDir, 'verl.log'), pidFile: join(verlDir, 'verl.pid') }), new RegExp(`an earlier verl in this run \\(process group ${orphan.pid}, started earlier\\) is still running; .*kill -- -${orphan.pid}`))
+    process.kill(-orphan.pid!, 'SIGKILL')
+    await new Promise((r) => orphan.on('exit', r))
+    const g = ProcessGroup.start('verl', 'bash', [join(verlDir, 'run.sh')], { logFile: join(verlDir, 'verl.log'), pidFile: join(verlDir, 'verl.pid') })
+    assert.equal(await g.exited, 0, 'once it is gone, the run starts')
+    assert.ok(!existsSync(join(verlDir, 'verl.pid')))
   })
 })
 
@@ -544,7 +561,7 @@ describe('train --engine verl and verl export: one clear line when something is 
     r = runCli(['verl', 'export', dir, '--out', join(dir, 'hf')])
     assert.match(r.stderr, /half-written checkpoint: model_world_size_2_rank_1\.pt is missing or empty \(2 ranks expected\)/)
     r = runCli(['verl', 'export', dir, '--step', '9', '--out', join(dir, 'hf')])
-    assert.match(r.stderr, /global_step_9\/actor: no such checkpoint \(steps here: global_step_5\)/)
+    assert.match(r.stderr, /global_step_9: no such checkpoint \(steps here: global_step_5\)/)
     assert.ok(!existsSync(join(dir, 'hf')))
   })
 })
