@@ -3,12 +3,12 @@ import { join } from 'node:path'
 import { gpuGroups, vllmServeArgs, type VllmSettings } from '../backends/vllm.js'
 import { resolveSuites } from '../eval/suites.js'
 import { DEMO_BASE } from '../demo/pipeline.js'
-import { readJsonl } from '../report/run-data.js'
 import type { TrainConfig } from '../rl/config.js'
 import type { SftConfig } from '../sft/config.js'
 import { readJsonFile } from '../util/json-file.js'
 import { mean } from '../util/stats.js'
-import { mergerArgs } from '../verl/checkpoints.js'
+import { lastCheckpointDir } from '../rl/checkpoint.js'
+import { latestVerlStep, mergerArgs } from '../verl/checkpoints.js'
 import { verlOverrides, verlPaths } from '../verl/prepare.js'
 import { verlPython } from '../verl/runtime.js'
 import { verlSftOverrides, verlSftPaths } from '../verl/sft.js'
@@ -60,16 +60,24 @@ function countLines(path: string): number {
   return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').length
 }
 
-/** Where a cell stands: finished, evaluated in part, trained to step N of M, or not started. */
+/** The step a cut-off cell resumes from: verl's latest checkpoint, or the embedded engine's. */
+function checkpointedStep(runDir: string): number {
+  const verl = join(runDir, 'verl', 'checkpoints')
+  if (existsSync(verl)) return latestVerlStep(verl) ?? 0
+  const dir = lastCheckpointDir(runDir)
+  return dir ? Number(/step-(\d+)$/.exec(dir)![1]) : 0
+}
+
+/** Where a cell stands: finished, evaluated in part, checkpointed at step N of M, or not started. */
 function cellStatus(out: string, v: VariantSpec, seed: number, steps: number): { status: string; done: number } {
   if (cellFinished(out, v.name, seed)) return { status: 'finished', done: steps }
   const dir = cellDir(out, v.name, seed)
-  const metrics = join(dir, 'run', 'metrics.jsonl')
-  const rows = existsSync(metrics) ? (readJsonl(metrics).rows as { step?: number }[]).filter((r) => typeof r?.step === 'number' && r.step > 0) : []
-  const last = rows.length > 0 ? Math.max(...rows.map((r) => r.step!)) : 0
-  if (existsSync(join(dir, 'eval'))) return { status: `trained; evaluation under way`, done: steps }
-  if (last > 0) return { status: `trained to step ${last} of ${steps}`, done: last }
-  return { status: 'not started', done: 0 }
+  if (existsSync(join(dir, 'eval'))) return { status: 'trained; evaluation under way', done: steps }
+  const runDir = join(dir, 'run')
+  const step = existsSync(runDir) ? checkpointedStep(runDir) : 0
+  if (step >= steps) return { status: 'trained; evaluation not started', done: steps }
+  if (step > 0) return { status: `trained to step ${step} of ${steps} (its checkpoint)`, done: step }
+  return { status: existsSync(runDir) ? 'started, no checkpoint yet' : 'not started', done: 0 }
 }
 
 /** Seconds per step and per evaluation measured on this grid's finished cells, by method and engine. */
