@@ -8,15 +8,16 @@ export const PY = '/usr/bin/python3'
 
 /**
  * The environment that puts the stand-ins of verl (a `verl` package on PYTHONPATH, written from verl 0.9's source),
- * vLLM (a `vllm` command that serves with `medrl serve`) and torchrun (Debian's, with its Python 3.11 fix) where
- * medrl looks for the real ones.
+ * vLLM (a `vllm` command that serves with `medrl serve`), Ray's job CLI (`ray job submit/stop`) and torchrun
+ * (Debian's, with its Python 3.11 fix) where medrl looks for the real ones.
  */
 export function standinEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     ...(process.env as Record<string, string>),
-    PATH: `${join(FIXTURES, 'torchrun-debian')}:${join(FIXTURES, 'vllm-standin')}:${process.env.PATH ?? ''}`,
+    PATH: `${join(FIXTURES, 'torchrun-debian')}:${join(FIXTURES, 'vllm-standin')}:${join(FIXTURES, 'ray-standin')}:${process.env.PATH ?? ''}`,
     PYTHONPATH: join(FIXTURES, 'verl-standin'),
     MEDRL_PYTHON: PY,
+    MEDRL_CLUSTER_PYTHON: PY,
     MEDRL_NODE: process.execPath,
     ...extra,
   }

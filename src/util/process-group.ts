@@ -13,6 +13,7 @@ export class ProcessGroup {
   readonly pgid: number
   readonly exited: Promise<number>
   private code: number | null = null
+  private onStop: (() => void) | undefined
 
   private constructor(
     readonly label: string,
@@ -32,8 +33,11 @@ export class ProcessGroup {
     )
   }
 
-  /** Starts `command args` in a new process group, output appended to `logFile`; `pidFile` records it while it runs. */
-  static start(label: string, command: string, args: readonly string[], o: { env?: NodeJS.ProcessEnv; logFile: string; pidFile?: string; cwd?: string }): ProcessGroup {
+  /**
+   * Starts `command args` in a new process group, output appended to `logFile`; `pidFile` records it while it
+   * runs; `onStop` runs before the group is signalled (e.g. to stop what it started elsewhere: a Ray job).
+   */
+  static start(label: string, command: string, args: readonly string[], o: { env?: NodeJS.ProcessEnv; logFile: string; pidFile?: string; cwd?: string; onStop?: () => void }): ProcessGroup {
     if (o.pidFile) refuseStale(o.pidFile, label)
     const fd = openSync(o.logFile, 'a')
     let child: ChildProcess
@@ -45,6 +49,7 @@ export class ProcessGroup {
     child.on('error', () => {}) // a failed start is reported below, a failed exec as an exit code
     if (child.pid === undefined) throw new Error(`${label}: cannot run ${command}: not found on PATH (${(o.env ?? process.env).PATH ?? ''})`)
     const g = new ProcessGroup(label, o.logFile, child, o.pidFile)
+    g.onStop = o.onStop
     if (o.pidFile) writeFileAtomic(o.pidFile, `${JSON.stringify({ pgid: g.pgid, start_ticks: startTicks(g.pgid), command: [command, ...args].join(' '), started: new Date().toISOString() })}\n`)
     running.add(g)
     installSignalHandlers()
@@ -58,6 +63,11 @@ export class ProcessGroup {
   /** SIGTERM to the whole group, SIGKILL after `graceMs`; resolves when the leader has exited. */
   async stop(graceMs = 15_000): Promise<void> {
     if (!this.running) return
+    try {
+      this.onStop?.()
+    } catch {
+      // the group is stopped all the same
+    }
     signalGroup(this.pgid, 'SIGTERM')
     const timer = setTimeout(() => signalGroup(this.pgid, 'SIGKILL'), graceMs)
     await this.exited
@@ -107,6 +117,27 @@ function installSignalHandlers(): void {
   process.on('exit', () => {
     for (const g of running) signalGroup(g.pgid, 'SIGKILL')
   })
+}
+
+/**
+ * Stops the group a pid file records, if it still runs (it is the process recorded: same start time), and removes
+ * the file. For groups that are safe to stop from a later medrl: the `ray job submit` that only tails a Ray job.
+ */
+export async function stopRecordedGroup(pidFile: string, graceMs = 10_000): Promise<void> {
+  if (!existsSync(pidFile)) return
+  let rec: { pgid?: number; start_ticks?: number | null }
+  try {
+    rec = JSON.parse(readFileSync(pidFile, 'utf8')) as typeof rec
+  } catch {
+    rec = {}
+  }
+  if (typeof rec.pgid === 'number' && groupAlive(rec.pgid, rec.start_ticks ?? null)) {
+    signalGroup(rec.pgid, 'SIGTERM')
+    const deadline = Date.now() + graceMs
+    while (Date.now() < deadline && groupAlive(rec.pgid, null)) await new Promise((r) => setTimeout(r, 100))
+    signalGroup(rec.pgid, 'SIGKILL')
+  }
+  rmSync(pidFile, { force: true })
 }
 
 /**

@@ -107,11 +107,14 @@ export VERL_FILE_LOGGER_PATH="\${VERL_FILE_LOGGER_PATH:-$HERE/metrics.jsonl}"
 export MEDRL_REWARD_URL="\${MEDRL_REWARD_URL:-${cfg.verl.reward_url}}"
 `
   if (cfg.verl.ray_address === undefined) return `${head}exec "\${MEDRL_PYTHON:-python3}" -m verl.trainer.main_ppo \\\n${args}\n  "$@"\n`
-  return `${head}# Several nodes: the job goes to the Ray cluster; every worker gets the reward service's address and the metrics path.
+  return `${head}# Several nodes: the job goes to the Ray cluster under a submission id (MEDRL_RAY_SUBMISSION_ID, else one made
+# here), by which it can be stopped: ray job stop --address "$RAY_ADDRESS" ID. Every worker gets the reward service's
+# address and the metrics path. MEDRL_CLUSTER_PYTHON names the Python with verl on the cluster (default python3).
 RAY_ADDRESS="\${RAY_ADDRESS:-${cfg.verl.ray_address}}"
+SUBMISSION_ID="\${MEDRL_RAY_SUBMISSION_ID:-medrl-$(date +%Y%m%d-%H%M%S)-$$}"
 RUNTIME_ENV="$(python3 -c 'import json, os; print(json.dumps({"env_vars": {k: os.environ[k] for k in ("VERL_FILE_LOGGER_PATH", "MEDRL_REWARD_URL", "MEDRL_REWARD_TOKEN") if k in os.environ}}))')"
-exec ray job submit --address="$RAY_ADDRESS" --runtime-env-json="$RUNTIME_ENV" -- \\
-  python3 -m verl.trainer.main_ppo \\
+exec ray job submit --address="$RAY_ADDRESS" --submission-id="$SUBMISSION_ID" --runtime-env-json="$RUNTIME_ENV" -- \\
+  "\${MEDRL_CLUSTER_PYTHON:-python3}" -m verl.trainer.main_ppo \\
 ${args}
   "$@"
 `

@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process'
-import { join } from 'node:path'
-import { ProcessGroup } from '../util/process-group.js'
+import { existsSync, rmSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
+import { writeFileAtomic } from '../util/atomic.js'
+import { readJsonFile } from '../util/json-file.js'
+import { ProcessGroup, stopRecordedGroup } from '../util/process-group.js'
 import { VERL_PIP, VERL_VERSION } from './schema.js'
 
 /** The Python that runs verl (MEDRL_PYTHON, else python3 on PATH). */
@@ -24,10 +27,27 @@ export function requireVerl(what: string, modules = ['verl', 'ray']): void {
  * does). `follow` is called every `followSeconds` while it runs (the live ingest); a Ctrl-C or SIGTERM to medrl
  * stops the whole group. Resolves with verl's exit status.
  */
-export async function runVerlScript(script: string, verlDir: string, o: { env: NodeJS.ProcessEnv; follow?: () => Promise<void>; followSeconds?: number; info?: (m: string) => void; args?: string[] }): Promise<number> {
+export async function runVerlScript(script: string, verlDir: string, o: { env: NodeJS.ProcessEnv; follow?: () => Promise<void>; followSeconds?: number; info?: (m: string) => void; args?: string[]; rayAddress?: string }): Promise<number> {
   const log = join(verlDir, 'verl.log')
   o.info?.(`verl: ${script} (log: ${log})`)
-  const group = ProcessGroup.start('verl', 'bash', [script, ...(o.args ?? [])], { env: o.env, logFile: log, pidFile: join(verlDir, 'verl.pid') })
+  const env = { ...o.env }
+  let onStop: (() => void) | undefined
+  if (o.rayAddress) {
+    // A job on a Ray cluster outlives the `ray job submit` that tails it: it is stopped by its submission id.
+    const jobFile = join(verlDir, 'ray-job.json')
+    if (existsSync(jobFile)) {
+      const earlier = readJsonFile<{ address: string; submission_id: string }>(jobFile, 'ray job')
+      o.info?.(`stopping the Ray job an earlier medrl left on the cluster (${earlier.submission_id}), if it still runs`)
+      stopRayJob(earlier.address, earlier.submission_id)
+      // The `ray job submit` that tailed it, if medrl was killed too hard to stop it.
+      await stopRecordedGroup(join(verlDir, 'verl.pid'))
+    }
+    const id = `medrl-${basename(dirname(resolve(verlDir)))}-${Date.now().toString(36)}`
+    env.MEDRL_RAY_SUBMISSION_ID = id
+    writeFileAtomic(jobFile, `${JSON.stringify({ address: o.rayAddress, submission_id: id })}\n`)
+    onStop = () => stopRayJob(o.rayAddress!, id)
+  }
+  const group = ProcessGroup.start('verl', 'bash', [script, ...(o.args ?? [])], { env, logFile: log, pidFile: join(verlDir, 'verl.pid'), onStop })
   let reading = false
   const timer = o.follow
     ? setInterval(() => {
@@ -40,8 +60,15 @@ export async function runVerlScript(script: string, verlDir: string, o: { env: N
       }, (o.followSeconds ?? 10) * 1000)
     : null
   try {
-    return await group.exited
+    const code = await group.exited
+    if (o.rayAddress) rmSync(join(verlDir, 'ray-job.json'), { force: true })
+    return code
   } finally {
     if (timer) clearInterval(timer)
   }
+}
+
+/** `ray job stop --address A ID` (Ray's job CLI): asks the cluster to end the job; a job already ended is left as it is. */
+export function stopRayJob(address: string, id: string): void {
+  spawnSync('ray', ['job', 'stop', `--address=${address}`, id], { stdio: 'ignore', timeout: 120_000 })
 }

@@ -11,7 +11,7 @@ import { scoreOutput } from '../../src/reward/score.js'
 import { getTemplate, renderPrompt } from '../../src/reward/templates.js'
 import { hydraValue } from '../../src/verl/schema.js'
 import { ROOT, dataFile, runCli, tempDir } from '../helpers.js'
-import { DEMO_BASE, freePort, standinEnv, standinMissing } from '../standin.js'
+import { DEMO_BASE, freePort, processesMentioning, standinEnv, standinMissing } from '../standin.js'
 
 /** Debian's python3, where CI installs python3-omegaconf (the library under Hydra). */
 const PY = '/usr/bin/python3'
@@ -514,6 +514,46 @@ describe('train --engine verl: prepare, serve the reward, run, follow and ingest
     const failing = runCli(['train', '--config', writeConfig(dir, { ...base, model: { path: join(dir, 'no-such-model') } }), '--out', join(dir, 'run2'), '--follow', '0.2'], { env })
     assert.equal(failing.code, 1)
     assert.match(failing.stderr, /verl exited with status 1 after step 0: see .*run2\/verl\/verl\.log; `medrl train --resume .*run2` continues/)
+  })
+
+  it('on a Ray cluster: run.sh submits a job under a submission id; stopping medrl stops the job; a job a hard-killed medrl left running is stopped before the resume', async () => {
+    const dir = tempDir('medrl-ray-')
+    assert.equal(runCli(['synth', '--out', join(dir, 'world')]).code, 0)
+    const port = await freePort()
+    const cfg = writeConfig(dir, { engine: 'verl', total_steps: 3, model: { path: DEMO_BASE }, data: { files: [join(dir, 'world', 'train.jsonl')], template: 'r1-text', chat: false, reward: 'binary' }, rollout: { train_batch_size: 4, num_generations: 2, max_new_tokens: 16 }, trainer: { save_steps: 1 }, verl: { n_gpus_per_node: 2, reward_url: `http://127.0.0.1:${port}`, ray_address: 'http://127.0.0.1:8265' } })
+    const env = standinEnv({ MEDRL_STANDIN_STEP_SECONDS: '1.5', RAY_STANDIN_STATE: join(dir, 'ray-jobs') })
+    const start = (args: string[]) => spawn(process.execPath, [join(ROOT, 'bin', 'medrl.js'), ...args], { env, stdio: 'ignore' })
+    const atCheckpoint = (run: string, child: ReturnType<typeof spawn>, signal: NodeJS.Signals) =>
+      new Promise<number | null>((resolve) => {
+        const tracker = join(run, 'verl', 'checkpoints', 'latest_checkpointed_iteration.txt')
+        const t = setInterval(() => existsSync(tracker) && readFileSync(tracker, 'utf8') === '1' && (clearInterval(t), child.kill(signal)), 50)
+        child.on('exit', (code) => resolve(code))
+      })
+    // Stopped (SIGTERM): the job on the cluster is stopped with it.
+    const run = join(dir, 'run')
+    assert.equal(await atCheckpoint(run, start(['train', '--config', cfg, '--out', run, '--follow', '0.3']), 'SIGTERM'), 143)
+    const jobs = readdirSync(join(dir, 'ray-jobs'))
+    assert.equal(jobs.length, 1)
+    assert.match(jobs[0]!, /^medrl-run-\w+\.json$/, 'submitted under medrl’s submission id')
+    assert.equal((JSON.parse(readFileSync(join(dir, 'ray-jobs', jobs[0]!), 'utf8')) as { status: string }).status, 'STOPPED', 'ray job stop ran')
+    assert.ok(!existsSync(join(run, 'verl', 'ray-job.json')), 'a job medrl stopped is forgotten')
+    await new Promise((r) => setTimeout(r, 300))
+    assert.deepEqual(processesMentioning(run), [])
+    const resumed = runCli(['train', '--resume', run, '--follow', '0.3'], { env })
+    assert.equal(resumed.code, 0, resumed.stderr)
+    assert.match(readFileSync(join(run, 'verl', 'verl.log'), 'utf8'), /Resuming from \S+global_step_1, setting global step to 1/)
+    assert.ok(!existsSync(join(run, 'verl', 'ray-job.json')), 'a job that ended is forgotten')
+    // Killed hard (SIGKILL): the job runs on without medrl; the resume stops it first.
+    const run2 = join(dir, 'run2')
+    assert.equal(await atCheckpoint(run2, start(['train', '--config', cfg, '--out', run2, '--follow', '0.3']), 'SIGKILL'), null)
+    assert.ok(processesMentioning(run2).length > 0, 'the job outlives a hard-killed medrl, as on a cluster')
+    const again = runCli(['train', '--resume', run2, '--follow', '0.3'], { env })
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stderr, /stopping the Ray job an earlier medrl left on the cluster \(medrl-run2-\w+\), if it still runs/)
+    await new Promise((r) => setTimeout(r, 300))
+    assert.deepEqual(processesMentioning(run2), [])
+    const steps = readFileSync(join(run2, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step)
+    assert.deepEqual(steps, [1, 2, 3])
   })
 
   it('a verl left running by a medrl that was killed hard is found, and a second one is refused', async () => {
