@@ -119,13 +119,15 @@ export type CellConfig = { method: 'rl'; cfg: TrainConfig; raw: Record<string, u
  */
 export function cellConfig(spec: ExperimentSpec, v: VariantSpec, base: string, subset: string, seed: number): CellConfig {
   const where = `${v.name} seed ${seed}`
+  // verl names its metrics and checkpoints after the experiment, the variant and the seed.
+  const verl = (section: unknown) => ({ experiment_name: `${spec.name}-${v.name}-seed-${seed}`, ...((section as object | undefined) ?? {}) })
   if (v.method === 'sft') {
-    const raw = { ...spec.sft, seed, model: { path: base }, data: { ...((spec.sft.data as object | undefined) ?? {}), files: [subset], template: spec.template } }
+    const raw = { ...spec.sft, seed, model: { path: base }, data: { ...((spec.sft.data as object | undefined) ?? {}), files: [subset], template: spec.template }, verl: verl(spec.sft.verl) }
     const cfg = parseSftConfig(raw, where)
     return { method: 'sft', cfg, raw, engine: cfg.engine }
   }
   const t = merge(spec.train, v.train)
-  const raw = { ...t, seed, model: { path: base }, data: { ...((t.data as object | undefined) ?? {}), files: [subset], template: spec.template } }
+  const raw = { ...t, seed, model: { path: base }, data: { ...((t.data as object | undefined) ?? {}), files: [subset], template: spec.template }, verl: verl(t.verl) }
   const cfg = parseTrainConfig(raw, where)
   return { method: 'rl', cfg, raw, engine: cfg.engine }
 }

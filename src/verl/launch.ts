@@ -69,7 +69,7 @@ export async function trainWithVerl(cfg: TrainConfig, raw: Record<string, unknow
   let code = 0
   try {
     if (done !== null) info(`verl already finished this run (checkpoint of step ${done}): reading it back`)
-    else code = await runVerlScript(prepared.runScript, verlDir, { env, follow: read, followSeconds: opts.followSeconds, info, rayAddress: cfg.verl.ray_address && (process.env.RAY_ADDRESS ?? cfg.verl.ray_address) })
+    else code = await runVerlScript(prepared.runScript, verlDir, { env, follow: read, followSeconds: opts.followSeconds, info, rayAddress: cfg.verl.ray_address && (process.env.RAY_ADDRESS ?? cfg.verl.ray_address), jobName: prepared.experimentName })
   } finally {
     await service?.close()
   }

@@ -82,6 +82,8 @@ export interface PreparedRun {
   rolloutDir: string
   checkpointDir: string
   overrides: string[]
+  /** verl's trainer.experiment_name of the run. */
+  experimentName: string
   trainRecords: number
   valRecords: number
   /** What prepare decided that a user should know (a validation sample, filtered prompts…). */
@@ -182,6 +184,7 @@ export async function prepareVerlRun(cfg: TrainConfig, raw: Record<string, unkno
     rolloutDir: paths.rolloutDir,
     checkpointDir: paths.checkpointDir,
     overrides,
+    experimentName: paths.experimentName,
     trainRecords: train.length,
     valRecords: val.length,
     notes,

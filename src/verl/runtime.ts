@@ -27,7 +27,7 @@ export function requireVerl(what: string, modules = ['verl', 'ray']): void {
  * does). `follow` is called every `followSeconds` while it runs (the live ingest); a Ctrl-C or SIGTERM to medrl
  * stops the whole group. Resolves with verl's exit status.
  */
-export async function runVerlScript(script: string, verlDir: string, o: { env: NodeJS.ProcessEnv; follow?: () => Promise<void>; followSeconds?: number; info?: (m: string) => void; args?: string[]; rayAddress?: string }): Promise<number> {
+export async function runVerlScript(script: string, verlDir: string, o: { env: NodeJS.ProcessEnv; follow?: () => Promise<void>; followSeconds?: number; info?: (m: string) => void; args?: string[]; rayAddress?: string; jobName?: string }): Promise<number> {
   const log = join(verlDir, 'verl.log')
   o.info?.(`verl: ${script} (log: ${log})`)
   const env = { ...o.env }
@@ -42,7 +42,7 @@ export async function runVerlScript(script: string, verlDir: string, o: { env: N
       // The `ray job submit` that tailed it, if medrl was killed too hard to stop it.
       await stopRecordedGroup(join(verlDir, 'verl.pid'))
     }
-    const id = `medrl-${basename(dirname(resolve(verlDir)))}-${Date.now().toString(36)}`
+    const id = `medrl-${(o.jobName ?? basename(dirname(resolve(verlDir)))).replace(/[^\w.-]/g, '_')}-${Date.now().toString(36)}`
     env.MEDRL_RAY_SUBMISSION_ID = id
     writeFileAtomic(jobFile, `${JSON.stringify({ address: o.rayAddress, submission_id: id })}\n`)
     onStop = () => stopRayJob(o.rayAddress!, id)

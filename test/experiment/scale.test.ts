@@ -220,3 +220,28 @@ verl: { n_gpus_per_node: 2 }
     assert.match(bad.stderr, /data\.shuffle_options: true has no verl equivalent: verl’s SFT trainer reads each example as written once/)
   })
 })
+
+describe('the recipes at scale', () => {
+  it('each of AlphaMed’s four experiments on Llama-3.1-8B-Instruct and Med-RLVR’s comparison on Qwen2.5-3B plans: every cell, its commands for one 8-GPU node, and GPU-hours with their source', () => {
+    const dir = join(ROOT, 'examples', 'experiments', 'scale')
+    const expected: Record<string, { cells: number; base: string; methods: string[] }> = {
+      'alphamed-difficulty-mix-8b.yaml': { cells: 18, base: 'meta-llama/Llama-3.1-8B-Instruct', methods: ['RL'] },
+      'alphamed-quantity-8b.yaml': { cells: 6, base: 'meta-llama/Llama-3.1-8B-Instruct', methods: ['RL'] },
+      'alphamed-informativeness-8b.yaml': { cells: 9, base: 'meta-llama/Llama-3.1-8B-Instruct', methods: ['RL'] },
+      'alphamed-diversity-8b.yaml': { cells: 6, base: 'meta-llama/Llama-3.1-8B-Instruct', methods: ['RL'] },
+      'medrlvr-comparison-3b.yaml': { cells: 9, base: 'Qwen/Qwen2.5-3B', methods: ['SFT', 'RL'] },
+    }
+    assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort(), Object.keys(expected).sort())
+    const out = tempDir('medrl-recipes-')
+    for (const [file, want] of Object.entries(expected)) {
+      const r = runCli(['experiment', join(dir, file), '--out', join(out, file), '--plan'])
+      assert.equal(r.code, 0, `${file}: ${r.stderr}`)
+      assert.match(r.stdout, new RegExp(`^experiment \\S+: ${want.cells} cells; base ${want.base.replace(/\./g, '\\.')}$`, 'm'), file)
+      for (const m of want.methods) assert.match(r.stdout, new RegExp(`— not started; ${m} on verl`), `${file}: ${m} cells on verl`)
+      assert.match(r.stdout, /\(1 node × 8 GPUs\)/, `${file}: one 8-GPU node`)
+      assert.match(r.stdout, /CUDA_VISIBLE_DEVICES=7 vllm serve/, `${file}: eight vLLM copies`)
+      assert.match(r.stdout, /note: estimates: .*(docs\/advance\/fully_async\.md|docs\/algo\/baseline\.md)/, `${file}: the estimates say where they come from`)
+      assert.match(r.stdout, /total still to run: [\d.]+ GPU-hours, [\d.]+ hours of wall time/, file)
+    }
+  })
+})
