@@ -211,7 +211,7 @@ export function planExperiment(spec: ExperimentSpec, out: string): Plan {
   }
   for (const [key, x] of m) notes.push(`measured on ${x.cells} finished ${key} cell${x.cells > 1 ? 's' : ''}: ${Number.isFinite(x.perStep) ? `${x.perStep.toFixed(1)} s a step` : 'no step trained in one run'}, ${(x.evalSeconds / 60).toFixed(1)} min to export and evaluate`)
   if (spec.estimate.source) notes.push(`estimates: ${spec.estimate.source}`)
-  if (!existsSync(join(out, 'levels.jsonl'))) notes.push('the base’s difficulty levels (once, before the first cell) are not in the figures below')
+  if (!existsSync(join(out, 'levels.jsonl'))) notes.push('the base’s difficulty levels (once, before the first cell) are not in these figures')
   const known = cells.every((c) => c.trainHours !== null && c.evalHours !== null)
   if (!known) notes.push('some cells have no time estimate: set estimate.rl_seconds_per_step / sft_seconds_per_step / eval_minutes_per_cell, or run one cell and plan again')
   const gpuHours = known ? cells.reduce((a, c) => a + c.trainHours! * c.trainGpus + c.evalHours! * c.evalGpus, 0) : null
