@@ -393,6 +393,38 @@ describe('reward.py (Debian python3) against a live medrl reward serve: one impl
 })
 
 describe('verl ingest: metrics and rollout dumps back into a medrl run, resumes without loss or doubling', () => {
+  it('a verl run started by other means: ingest writes a new run directory from nothing, and the report names the rollouts that matched no prepared question and the charts they are missing from', async () => {
+    const dir = tempDir('medrl-ingest-new-')
+    const prepared = join(dir, 'prepared')
+    const r = runCli(['verl', 'prepare', '--config', writeConfig(dir, { engine: 'verl', model: { path: 'm' }, data: { files: [MEDQA], template: 'r1', reward: 'format_correct' }, rollout: { train_batch_size: 4, num_generations: 2 } }), '--out', prepared])
+    assert.equal(r.code, 0, r.stderr)
+    const rows = await readParquet(join(prepared, 'train.parquet'))
+    // verl's files elsewhere: one step whose dump holds 4 rollouts of prepared questions and 2 of a question verl got from other files.
+    const elsewhere = join(dir, 'cluster')
+    mkdirSync(join(elsewhere, 'dumps'), { recursive: true })
+    writeFileSync(join(elsewhere, 'metrics.jsonl'), JSON.stringify({ step: 1, data: { 'critic/score/mean': 0.5, 'timing_s/step': 2, 'actor/entropy': 0.9 } }) + '\n')
+    const known = rows.slice(0, 2).flatMap((row, p) => [0, 1].map((k) => ({ input: (row.prompt as { content: string }[])[0]!.content, output: '<think>Since it fits, A.</think><answer>A</answer>', gts: (row.reward_model as { ground_truth: string }).ground_truth, score: 0, step: 1, uid: `u${p}_${k}_0` })))
+    const unknown = [0, 1].map((k) => ({ input: 'A question from another file. A. one B. two', output: '<answer>A</answer>', gts: 'one', score: 1, step: 1, uid: `x_${k}_0` }))
+    writeFileSync(join(elsewhere, 'dumps', '1.jsonl'), [...known, ...unknown].map((x) => JSON.stringify(x)).join('\n') + '\n')
+    const out = join(dir, 'new-run')
+    assert.ok(!existsSync(out))
+    const ing = runCli(['verl', 'ingest', '--prepared', prepared, '--metrics', join(elsewhere, 'metrics.jsonl'), '--rollouts', join(elsewhere, 'dumps'), '--out', out])
+    assert.equal(ing.code, 0, ing.stderr)
+    assert.match(ing.stderr, /1 steps \(last 1\), 1 rollout dumps, 2 rollouts matched no prepared question/)
+    const m = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim()) as { step: number; data: Record<string, number> }
+    assert.equal(m.data['ingest/unmatched'], 2)
+    assert.equal(m.data['ingest/matched'], 4)
+    assert.ok(existsSync(join(out, 'data_lengths.json')))
+    const rep = runCli(['report', out, '--out', join(dir, 'report')])
+    assert.equal(rep.code, 0, rep.stderr)
+    const html = readFileSync(join(dir, 'report', 'index.html'), 'utf8')
+    const noteOf = (id: string) => new RegExp(`id="${id}"[\\s\\S]*?<span class="note">([^<]*)</span>`).exec(html)?.[1] ?? ''
+    for (const id of ['dynamics-accuracy-mean', 'dynamics-rollout-effective_ratio', 'stages-new-run']) {
+      assert.match(noteOf(id), /Rollouts whose prompt matched no question of the prepared train\.parquet \(new-run: 2 of 6 rollouts in steps 1–1\) are left out of this chart/, id)
+    }
+    assert.doesNotMatch(noteOf('dynamics-reward-mean'), /matched no question/, "verl's own metrics count every rollout")
+  })
+
   it('writes metrics under medrl names plus the rollout metrics verl does not log; the report has every chart', async () => {
     const dir = tempDir('medrl-ingest-')
     const run = join(dir, 'run')
