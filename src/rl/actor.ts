@@ -19,7 +19,8 @@ export interface SeqBatch {
 }
 
 export interface UpdateInputs extends SeqBatch {
-  oldLogProbs: number[][]
+  /** The sampling policy's log-probs; absent on-policy (one epoch, one mini-batch): the update's own, detached. */
+  oldLogProbs?: number[][]
   advantages: number[][]
   refLogProbs?: number[][]
   returns?: number[][]
@@ -123,21 +124,26 @@ export class Actor {
     return { logProbs: r.logprobs!.data as Float32Array, values: (r.values?.data as Float32Array) ?? null }
   }
 
-  /** The loss of one micro-batch, its gradient for every trainable buffer, and the update metrics. */
-  async lossAndGrads(x: UpdateInputs): Promise<{ loss: number; grads: Record<string, Float32Array>; gradNorm: number; metrics: Record<string, number> }> {
+  /**
+   * The loss of one micro-batch, its gradient for every trainable buffer, and the update metrics. Without
+   * old_log_probs (on-policy) the program takes its own log-probs, detached, as the old ones, and returns them.
+   */
+  async lossAndGrads(x: UpdateInputs): Promise<{ loss: number; grads: Record<string, Float32Array>; gradNorm: number; metrics: Record<string, number>; logProbs?: Float32Array }> {
     const b = x.ids.length
     const t = x.ids[0]!.length
     const o = this.opts
     const withRef = o.klLossCoef > 0
+    const onPolicy = x.oldLogProbs === undefined
     const names = [...Object.keys(parameterShapes(this.model.config)), ...(this.valueHead ? VALUE_HEAD : [])]
-    const prog = await this.program(`update:${b}x${t}`, () => {
+    const prog = await this.program(`update${onPolicy ? '-on-policy' : ''}:${b}x${t}`, () => {
       const g = new Graph('float32')
       const { p, logSoftmax, logProbs, values, vh } = this.base(g, b, t, true)
       const f = (name: string) => g.input(name, [b, t])
       const mask = f('response_mask')
+      const oldLogProbs = onPolicy ? O.stopGradient(logProbs) : f('old_log_probs')
       const pl = getPolicyLoss(o.policyLoss)({
         logProbs,
-        oldLogProbs: f('old_log_probs'),
+        oldLogProbs,
         advantages: f('advantages'),
         responseMask: mask,
         clipRatioLow: o.clipRatioLow,
@@ -149,7 +155,7 @@ export class Actor {
       // With no entropy bonus the entropy is a metric only: no gradient through the vocabulary-sized terms.
       const entropy = aggLoss(O.entropyFromLogSoftmax(o.entropyCoeff !== 0 ? logSoftmax : O.stopGradient(logSoftmax)), mask, 'token-mean')
       let loss = O.sub(pl.loss, O.mul(entropy, o.entropyCoeff))
-      const outputs: Record<string, Sym> = { pg_loss: pl.loss, pg_clipfrac: pl.clipfrac, ppo_kl: pl.ppoKl, entropy }
+      const outputs: Record<string, Sym> = { pg_loss: pl.loss, pg_clipfrac: pl.clipfrac, ppo_kl: pl.ppoKl, entropy, ...(onPolicy ? { log_probs: oldLogProbs } : {}) }
       if (withRef) {
         const kl = aggLoss(getKlEstimator(o.klEstimator).graph(logProbs, f('ref_log_probs')), mask, o.aggMode, o.aggNorm)
         loss = O.add(loss, O.mul(kl, o.klLossCoef))
@@ -171,7 +177,7 @@ export class Actor {
     const feeds: Record<string, Tensor> = {
       ...this.feeds(x),
       response_mask: bt(x.responseMask),
-      old_log_probs: bt(x.oldLogProbs),
+      ...(onPolicy ? {} : { old_log_probs: bt(x.oldLogProbs!) }),
       advantages: bt(x.advantages),
       loss_scale: Tensor.f32([x.lossScale], []),
     }
@@ -185,7 +191,7 @@ export class Actor {
     const grads = collectGradients(r, names, sizes)
     const metrics: Record<string, number> = {}
     for (const k of ['pg_loss', 'pg_clipfrac', 'ppo_kl', 'entropy', 'kl_loss', 'vf_loss', 'vf_clipfrac']) if (r[k]) metrics[k] = r[k]!.at(0)
-    return { loss: r.loss!.at(0), grads, gradNorm: gradientNorm(r, grads), metrics }
+    return { loss: r.loss!.at(0), grads, gradNorm: gradientNorm(r, grads), metrics, ...(onPolicy ? { logProbs: r.log_probs!.data as Float32Array } : {}) }
   }
 
   /** Frees the compiled programs of the actor and its model (see CausalLM.releasePrograms). */

@@ -115,6 +115,7 @@ export const TrainConfigSchema = z
         loss_agg_mode: z.enum(['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum', 'seq-mean-token-sum-norm']).default('token-mean').describe('how token losses become one number'),
         entropy_coeff: z.number().min(0).default(0).describe('entropy bonus'),
         recompute_old_log_probs: z.boolean().default(true).describe('old_log_probs from a forward pass (else the sampler’s)'),
+        on_policy_shortcut: z.boolean().default(true).describe('when the update is exactly on-policy (ppo_epochs 1, one mini-batch, no value head, no KL in the reward), take old_log_probs from the update itself instead of a pass of their own'),
       })
       .strict()
       .prefault({}),

@@ -20,12 +20,12 @@ import { buildToyBase } from '../pretrain/toy-base.js'
 import { checkpointName, listCheckpoints, loadCheckpoint, saveCheckpoint, truncateRunLogs, type TrainerState } from './checkpoint.js'
 import type { TrainConfig } from './config.js'
 import { parameterCount } from '../model/config.js'
-import { computeAdvantages } from './step/advantage.js'
+import { computeAdvantages, tokenKlOf } from './step/advantage.js'
 import { actorLogProbs, referenceLogProbs, samplerLogProbs } from './step/log-probs.js'
 import { stepMetrics } from './step/metrics.js'
 import { collectRollouts, type RolloutContext } from './step/rollout.js'
 import { toSequences } from './step/sequences.js'
-import { updateActor } from './step/update.js'
+import { onPolicyUpdate, updateActor } from './step/update.js'
 
 export { mentionsBeforeAnswer } from './rollout-metrics.js'
 
@@ -155,10 +155,12 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     const { rows, allGroups } = await timed('generate', () => collectRollouts(rolloutCtx, cfg, trainRecords, state, step))
     // 2. Sequences: prompt + response, right-padded.
     const seqs = toSequences(rows, loaded.config.pad_token_id ?? 0)
-    // 3. old_log_probs (and values) from the policy; ref_log_prob from the reference.
-    const recompute = cfg.actor.recompute_old_log_probs || actor.valueHead !== null
+    // 3. old_log_probs (and values) from the policy, unless the update is on-policy and finds them itself;
+    //    ref_log_prob from the reference.
+    const onPolicy = cfg.actor.on_policy_shortcut && onPolicyUpdate(cfg, rows.length, actor.valueHead !== null, klInReward && ref !== null)
+    const recompute = !onPolicy && (cfg.actor.recompute_old_log_probs || actor.valueHead !== null)
     const scoredByActor = recompute ? await timed('old_log_probs', () => actorLogProbs(actor, seqs, cfg.actor.micro_batch_size)) : null
-    const oldLogProbs = cfg.actor.recompute_old_log_probs ? scoredByActor!.oldLogProbs : samplerLogProbs(rows, seqs.T)
+    const oldLogProbs = onPolicy ? undefined : cfg.actor.recompute_old_log_probs ? scoredByActor!.oldLogProbs : samplerLogProbs(rows, seqs.T)
     const values = scoredByActor?.values
     const refLogProbs = ref ? await timed('reference', () => referenceLogProbs(ref, seqs, cfg.actor.micro_batch_size)) : undefined
     // 4. Advantages (the KL penalty folded into the reward for PPO).
@@ -166,8 +168,11 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     // 5. Policy (and value) update.
     const lr = cfg.actor.learning_rate * lrMultiplier({ name: cfg.actor.lr_scheduler, warmupSteps: cfg.actor.warmup_steps, totalSteps: cfg.total_steps }, step - 1)
     const upd = await timed('update', () => updateActor(actor, optimizer, cfg, step, lr, { seq: seqs.seq, oldLogProbs, advantages: adv.advantages, refLogProbs, returns: adv.returns, values }))
+    // The reported KL to the reference, from the old_log_probs the on-policy update found.
+    const tokenKl = adv.tokenKl ?? (refLogProbs && upd.oldLogProbs ? tokenKlOf(cfg, seqs.seq.responseMask, upd.oldLogProbs, refLogProbs) : undefined)
     // 6. Metrics, validation, logs.
-    const data = stepMetrics(rows, allGroups, seqs.seq, adv.tokenKl, upd, lr)
+    const data = stepMetrics(rows, allGroups, seqs.seq, tokenKl, upd.metrics, lr)
+    data['actor/on_policy_shortcut'] = onPolicy ? 1 : 0
     if (valRecords.length > 0 && (step % cfg.trainer.eval_steps === 0 || step === cfg.total_steps)) Object.assign(data, await timed('validate', validate))
     const wall = (performance.now() - t0) / 1000
     for (const [k, v] of Object.entries(times)) data[`time/${k}`] = v

@@ -120,6 +120,7 @@ export const KEY_MAP: KeyMapping[] = [
     verl: '(verl always recomputes old_log_probs)',
     emit: (c) => (c.actor.recompute_old_log_probs ? [] : unsupported('actor.recompute_old_log_probs', false, 'verl recomputes old_log_probs with the training engine')),
   },
+  { key: 'actor.on_policy_shortcut', verl: '(embedded engine: verl computes old_log_probs in a pass of their own)' },
   {
     key: 'kl.kl_coef',
     verl: 'algorithm.kl_ctrl.kl_coef (KL in the reward) or actor.kl_loss_coef (KL loss)',

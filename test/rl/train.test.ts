@@ -200,3 +200,44 @@ describe('programs released between phases', () => {
     assert.deepEqual(await run(true), kept)
   })
 })
+
+describe('the on-policy shortcut', () => {
+  it('one epoch in one mini-batch: old_log_probs from the update itself, no pass of their own; the same metrics and weights as the recomputed path within float tolerance (GRPO with a KL loss to the reference)', async () => {
+    const run = async (shortcut: boolean) => {
+      const logs: StepLog[] = []
+      const dir = tempDir('medrl-onpolicy-')
+      const extra = { kl: { kl_coef: 0.01, kl_estimator: 'k3', use_kl_in_reward: false }, actor: { learning_rate: 3e-4, micro_batch_size: 32, on_policy_shortcut: shortcut }, trainer: { save_steps: 3 } }
+      await train(parseTrainConfig(toyConfig('grpo', 3, extra)), dir, { onStep: (l) => logs.push(l) })
+      const { readWeights } = await import('../../src/model/safetensors.js')
+      const weights = Object.fromEntries(Object.entries(readWeights(join(dir, 'checkpoints', 'step-000003')).weights).map(([n, t]) => [n, t.data as Float32Array]))
+      return { logs, weights }
+    }
+    const fast = await run(true)
+    const slow = await run(false)
+    for (const l of fast.logs) {
+      assert.equal(l.data['actor/on_policy_shortcut'], 1)
+      assert.equal(l.data['time/old_log_probs'], undefined, 'no pass of their own')
+    }
+    for (const l of slow.logs) {
+      assert.equal(l.data['actor/on_policy_shortcut'], 0)
+      assert.equal(typeof l.data['time/old_log_probs'], 'number')
+    }
+    for (const [i, l] of fast.logs.entries()) {
+      const other = slow.logs[i]!.data
+      for (const [k, v] of Object.entries(l.data)) {
+        if (k.startsWith('time/') || k.startsWith('perf/') || k === 'actor/on_policy_shortcut') continue
+        assert.ok(Math.abs(v - other[k]!) <= 1e-4 * Math.max(1, Math.abs(v)), `step ${l.step} ${k}: ${v} vs ${other[k]}`)
+      }
+    }
+    let worst = 0
+    for (const [n, w] of Object.entries(fast.weights)) {
+      const o = slow.weights[n]!
+      for (let j = 0; j < w.length; j++) worst = Math.max(worst, Math.abs(w[j]! - o[j]!))
+    }
+    assert.ok(worst < 1e-5, `largest weight difference ${worst}`)
+    // PPO keeps its pass: the values come from it, and its KL in the reward needs old_log_probs first.
+    const ppo: StepLog[] = []
+    await train(parseTrainConfig(toyConfig('ppo', 1, { kl: { kl_coef: 0.01, kl_estimator: 'k1' } })), tempDir('medrl-onpolicy-ppo-'), { onStep: (l) => ppo.push(l) })
+    assert.equal(ppo[0]!.data['actor/on_policy_shortcut'], 0)
+  })
+})

@@ -7,9 +7,16 @@ export interface AdvantageStepInput {
   scores: number[]
   groups: number[]
   seq: SeqBatch
-  oldLogProbs: number[][]
+  /** Absent on-policy, where they come from the update (after the advantages, which then do not need them). */
+  oldLogProbs?: number[][]
   refLogProbs?: number[][]
   values?: number[][]
+}
+
+/** The per-token KL between policy and reference on the response tokens (0 elsewhere), by the configured estimator. */
+export function tokenKlOf(cfg: TrainConfig, mask: number[][], oldLogProbs: number[][], refLogProbs: number[][]): number[][] {
+  const kl = getKlEstimator(cfg.kl.kl_estimator).host
+  return mask.map((m, i) => m.map((on, t) => (on ? kl(oldLogProbs[i]![t]!, refLogProbs[i]![t]!) : 0)))
 }
 
 /**
@@ -19,8 +26,7 @@ export interface AdvantageStepInput {
  */
 export function computeAdvantages(cfg: TrainConfig, estimatorName: string, klInReward: boolean, x: AdvantageStepInput): AdvantageOutput & { tokenKl?: number[][] } {
   const mask = x.seq.responseMask
-  const kl = getKlEstimator(cfg.kl.kl_estimator).host
-  const tokenKl = x.refLogProbs ? mask.map((m, i) => m.map((on, t) => (on ? kl(x.oldLogProbs[i]![t]!, x.refLogProbs![i]![t]!) : 0))) : undefined
+  const tokenKl = x.refLogProbs && x.oldLogProbs ? tokenKlOf(cfg, mask, x.oldLogProbs, x.refLogProbs) : undefined
   const adv = getAdvantage(estimatorName)({
     scores: x.scores,
     groups: x.groups,
