@@ -6,7 +6,13 @@ medrl's tests compare their logits with the values this script wrote (committed 
 numbers stay checkable on machines without torch. Run with a python3 that has torch and numpy, e.g.
 Debian's:  /usr/bin/python3 tools/torch_reference.py MODEL_DIR 1,2,3,...  > reference_logits.json
 
-Written for medrl; it reads safetensors itself (no safetensors package needed).
+With a LoRA adapter in PEFT's layout (adapter_config.json, adapter_model.safetensors):
+  tools/torch_reference.py MODEL_DIR 1,2,3 --adapter ADAPTER_DIR   logits with W + lora_alpha / r · B·A
+  tools/torch_reference.py MODEL_DIR --write-adapter OUT --rank 4 --alpha 8 --targets q_proj,v_proj --seed 0
+    writes an adapter for MODEL_DIR as PEFT saves one (tensor names base_model.model.<module>.lora_A.weight),
+    with random A and B (so it changes the logits)
+
+Written for medrl; it reads and writes safetensors itself (no safetensors or peft package needed).
 """
 import json
 import math
@@ -132,11 +138,66 @@ def forward(cfg, w, ids):
     return (x @ head.T)[0]
 
 
+def write_safetensors(path, tensors):
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in sorted(tensors):
+        b = tensors[name].contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def write_adapter(model_dir, out, rank, alpha, targets, seed):
+    """A LoRA adapter as PEFT's save_pretrained writes one: A and B per targeted linear layer of every decoder layer."""
+    import os
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(seed)
+    w = read_weights(model_dir)
+    tensors = {}
+    for name, t in w.items():
+        parts = name.split(".")
+        if len(parts) > 2 and parts[-1] == "weight" and parts[-2] in targets:
+            module = name[: -len(".weight")]
+            out_f, in_f = t.shape
+            tensors[f"base_model.model.{module}.lora_A.weight"] = torch.randn(rank, in_f) / math.sqrt(in_f)
+            tensors[f"base_model.model.{module}.lora_B.weight"] = torch.randn(out_f, rank) * 0.05
+    write_safetensors(os.path.join(out, "adapter_model.safetensors"), tensors)
+    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": os.path.abspath(model_dir), "r": rank, "lora_alpha": alpha, "lora_dropout": 0.0, "target_modules": targets, "bias": "none", "fan_in_fan_out": False, "inference_mode": True}
+    json.dump(config, open(os.path.join(out, "adapter_config.json"), "w"), indent=2)
+
+
+def apply_adapter(w, adapter_dir):
+    """W + lora_alpha / r · B·A for every adapted module (what PEFT's merge_and_unload computes)."""
+    cfg = json.load(open(f"{adapter_dir}/adapter_config.json"))
+    scale = cfg["lora_alpha"] / cfg["r"]
+    ad = read_safetensors(f"{adapter_dir}/adapter_model.safetensors")
+    for name, a in ad.items():
+        if not name.endswith(".lora_A.weight"):
+            continue
+        module = name[len("base_model.model.") : -len(".lora_A.weight")]
+        b = ad[name.replace(".lora_A.", ".lora_B.")]
+        w[module + ".weight"] = w[module + ".weight"] + scale * (b @ a)
+    return w
+
+
 def main():
-    model_dir, ids = sys.argv[1], [int(s) for s in sys.argv[2].split(",")]
+    args = sys.argv[1:]
+    model_dir = args[0]
     cfg = json.load(open(f"{model_dir}/config.json"))
+    if "--write-adapter" in args:
+        opt = lambda k: args[args.index(k) + 1]
+        write_adapter(model_dir, opt("--write-adapter"), int(opt("--rank")), float(opt("--alpha")), opt("--targets").split(","), int(opt("--seed")))
+        return
+    ids = [int(s) for s in args[1].split(",")]
+    w = read_weights(model_dir)
+    if "--adapter" in args:
+        w = apply_adapter(w, args[args.index("--adapter") + 1])
     with torch.no_grad():
-        logits = forward(cfg, read_weights(model_dir), ids)
+        logits = forward(cfg, w, ids)
     json.dump({"torch": torch.__version__, "ids": ids, "logits": logits.tolist()}, sys.stdout)
 
 

@@ -6,7 +6,7 @@ import { importFiles } from '../data/import.js'
 import { optionEntries } from '../data/record.js'
 import { SPECIAL_TOKENS, saveTrainedTokenizer } from '../model/bpe.js'
 import { parameterCount } from '../model/config.js'
-import { initWeights, loadModel, modelInfo, newConfig, saveModel, type InitOptions } from '../model/files.js'
+import { initWeights, loadModel, mergeAdapterDir, modelInfo, newConfig, saveModel, type InitOptions } from '../model/files.js'
 import type { StorageDType } from '../model/safetensors.js'
 import { TextTokenizer } from '../model/tokenizer.js'
 import { exportGguf, GGUF_DTYPES, type GgufDType } from '../model/gguf/export.js'
@@ -169,6 +169,19 @@ export function modelCommand(): Command {
       const r = exportGguf(dir, f.out, { dtype: f.dtype, name: f.name })
       const kept = r.keptF32.filter((n) => /^blk\.|^token_embd|^output\.weight/.test(n) && !/norm|bias/.test(n))
       info(`${f.out}: ${r.tensors} tensors, ${r.bytes.toLocaleString('en')} bytes (${f.dtype}${kept.length > 0 ? `; kept in F32, rows not whole ${f.dtype} blocks: ${kept.join(', ')}` : ''})`)
+    })
+
+  model
+    .command('merge')
+    .description('merge a LoRA adapter (PEFT layout: adapter_config.json, adapter_model.safetensors) into its base: W + alpha/r·B·A, written as a Hugging Face model directory')
+    .argument('<adapter>', 'adapter directory (a LoRA checkpoint of medrl train or sft, or any PEFT LoRA of a Llama/Qwen2 model)')
+    .option('--base <dir>', "the base model directory (default: the adapter's base_model_name_or_path)")
+    .addOption(new Option('--dtype <dtype>', 'dtype of the merged weights').choices(['F32', 'BF16']).default('F32'))
+    .requiredOption('--out <dir>', 'the model directory to write (written under a temporary name, then renamed)')
+    .action((adapter: string, f: { base?: string; dtype: 'F32' | 'BF16'; out: string }) => {
+      const r = mergeAdapterDir(adapter, f.out, { base: f.base, dtype: f.dtype })
+      info(`${r.modules} adapted modules merged into ${r.base} → ${r.dir}`)
+      process.stdout.write(`${r.dir}\n`)
     })
 
   model

@@ -6,7 +6,8 @@ import { collectGradients, gradientNorm, gradientOutputs } from '../engine/grads
 import { Tensor, sizeOf, type FloatDType } from '../engine/tensor.js'
 import { Rng } from '../util/rng.js'
 import { parameterShapes, type ModelConfig } from './config.js'
-import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, lmHeadLogProbs, lmHeadTokenLogProbs, type LayerKV } from './llama.js'
+import { declareDecoderInputs, declareParams, decoderForward, decoderHidden, lmHead, lmHeadLogProbs, lmHeadTokenLogProbs, LORA_SCALE, type LayerKV, type ParamSyms } from './llama.js'
+import { loraShapes, mergeLora, type LoraSpec } from './lora.js'
 import { attentionMask, ropeTables } from './rope.js'
 import { drawNodes } from './draw-nodes.js'
 
@@ -55,6 +56,12 @@ function shapeKey(b: number, t: number, kind: string): string {
   return `${kind}:${b}x${t}`
 }
 
+/** A model's low-rank adapters: their spec and tensors (lora.ts). */
+export interface Adapters {
+  spec: LoraSpec
+  weights: Record<string, Tensor>
+}
+
 /**
  * A Llama/Qwen2 causal language model on the engine. Programs are compiled per batch shape and cached;
  * a forward program keeps no activations for backward, a training program computes loss and every gradient
@@ -63,9 +70,14 @@ function shapeKey(b: number, t: number, kind: string): string {
 export class CausalLM {
   readonly config: ModelConfig
   weights: Record<string, Tensor>
+  /**
+   * Low-rank adapters: with them, every program adds them to the layers they adapt, training updates them alone
+   * (the base weights are graph inputs, never differentiated), and a program may leave them off (the reference).
+   */
+  readonly adapters: Adapters | null
   private readonly programs = new ProgramCache()
 
-  constructor(config: ModelConfig, weights: Record<string, Tensor>) {
+  constructor(config: ModelConfig, weights: Record<string, Tensor>, adapters?: Adapters) {
     const shapes = parameterShapes(config)
     for (const [name, shape] of Object.entries(shapes)) {
       const w = weights[name]
@@ -74,15 +86,52 @@ export class CausalLM {
     }
     const extra = Object.keys(weights).filter((n) => !(n in shapes))
     if (extra.length > 0) throw new Error(`unexpected weight(s) for this config: ${extra.slice(0, 5).join(', ')}${extra.length > 5 ? '…' : ''}`)
+    if (adapters) {
+      for (const [name, shape] of Object.entries(loraShapes(adapters.spec))) {
+        const a = adapters.weights[name]
+        if (!a || a.shape.join(',') !== shape.join(',')) throw new Error(`adapter ${name}: expected [${shape.join(', ')}]${a ? `, got [${a.shape.join(', ')}]` : ', missing'}`)
+      }
+    }
     this.config = config
     this.weights = weights
+    this.adapters = adapters ?? null
   }
 
-  /** Trainable weights as float32 buffers (shared with `weights`: updating one updates the other). */
+  /** The shapes of what training updates: the adapters when there are any, else every weight. */
+  trainableShapes(): Record<string, number[]> {
+    return this.adapters ? loraShapes(this.adapters.spec) : parameterShapes(this.config)
+  }
+
+  /** Trainable tensors as float32 buffers (shared with the model's: updating one updates the other): the adapters when there are any. */
   buffers(): Record<string, Float32Array> {
     const out: Record<string, Float32Array> = {}
-    for (const [k, t] of Object.entries(this.weights)) out[k] = t.data as Float32Array
+    for (const [k, t] of Object.entries(this.adapters ? this.adapters.weights : this.weights)) out[k] = t.data as Float32Array
     return out
+  }
+
+  /**
+   * Declares the model's weights in a graph: trainable parameters (the adapters alone when there are any, the base
+   * weights then plain inputs), or all inputs; `adapters: false` leaves the adapters out (the base model).
+   */
+  declareWeights(g: Graph, o: { trainable: boolean; adapters?: boolean }): ParamSyms {
+    const withAdapters = this.adapters !== null && o.adapters !== false
+    const p = declareParams(g, this.config, { trainable: o.trainable && !withAdapters })
+    if (withAdapters) {
+      for (const [name, shape] of Object.entries(loraShapes(this.adapters!.spec))) p[name] = o.trainable ? g.param(name, shape) : g.input(name, shape)
+      p[LORA_SCALE] = g.input(LORA_SCALE, [])
+    }
+    return p
+  }
+
+  /** The feeds of declareWeights' inputs. */
+  weightFeeds(adapters = true): Record<string, Tensor> {
+    if (!this.adapters || !adapters) return this.weights
+    return { ...this.weights, ...this.adapters.weights, [LORA_SCALE]: Tensor.f32([this.adapters.spec.scale], []) }
+  }
+
+  /** The weights with the adapters merged in (W + scale·B·A), or the weights themselves without adapters. */
+  mergedWeights(): Record<string, Tensor> {
+    return this.adapters ? mergeLora(this.weights, this.adapters.spec, this.adapters.weights) : this.weights
   }
 
   private program(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
@@ -117,29 +166,31 @@ export class CausalLM {
     const c = this.config
     const prog = await this.program(shapeKey(b, t, 'logits'), () => {
       const g = new Graph('float32')
-      const p = declareParams(g, c, { trainable: false })
+      const p = this.declareWeights(g, { trainable: false })
       const inp = declareDecoderInputs(g, c, b, t)
       return { g, outputs: { logits: lmHead(c, p, decoderHidden(c, p, inp)) } }
     })
-    return (await prog.run({ ...this.weights, ...this.dataFeeds(batch) })).logits!
+    return (await prog.run({ ...this.weightFeeds(), ...this.dataFeeds(batch) })).logits!
   }
 
   /**
    * log p(targets[b][t] | ids[b][..t]) for every position [B, T], without gradients: what reference-model
-   * and old-policy passes need (the vocabulary-sized logits never leave onnxruntime).
+   * and old-policy passes need (the vocabulary-sized logits never leave onnxruntime). `adapters: false` scores
+   * with the base weights alone (the reference policy of a LoRA run: no second copy of the model).
    */
-  async tokenLogProbs(batch: TokenBatch & { targets: number[][] }): Promise<Tensor> {
+  async tokenLogProbs(batch: TokenBatch & { targets: number[][] }, o: { adapters?: boolean } = {}): Promise<Tensor> {
     const b = batch.ids.length
     const t = batch.ids[0]?.length ?? 0
     const c = this.config
-    const prog = await this.program(shapeKey(b, t, 'logprobs'), () => {
+    const adapters = o.adapters !== false
+    const prog = await this.program(shapeKey(b, t, adapters ? 'logprobs' : 'logprobs-base'), () => {
       const g = new Graph('float32')
-      const p = declareParams(g, c, { trainable: false })
+      const p = this.declareWeights(g, { trainable: false, adapters })
       const inp = declareDecoderInputs(g, c, b, t)
       const targets = g.input('targets', [b, t], 'int64')
       return { g, outputs: { logprobs: lmHeadTokenLogProbs(c, p, decoderHidden(c, p, inp), targets) } }
     })
-    return (await prog.run({ ...this.weights, ...this.dataFeeds(batch), targets: Tensor.i64(batch.targets.flat(), [b, t]) })).logprobs!
+    return (await prog.run({ ...this.weightFeeds(adapters), ...this.dataFeeds(batch), targets: Tensor.i64(batch.targets.flat(), [b, t]) })).logprobs!
   }
 
   /** Mean next-token cross-entropy over the masked positions, and its gradient for every weight. */
@@ -147,12 +198,12 @@ export class CausalLM {
     const b = batch.ids.length
     const t = batch.ids[0]?.length ?? 0
     const c = this.config
-    const shapes = parameterShapes(c)
+    const shapes = this.trainableShapes()
     const names = Object.keys(shapes)
     const withAcc = batch.tokenAccuracy === true
     const prog = await this.program(shapeKey(b, t, withAcc ? 'train-acc' : 'train'), () => {
       const g = new Graph('float32')
-      const p = declareParams(g, c)
+      const p = this.declareWeights(g, { trainable: true })
       const inp = declareDecoderInputs(g, c, b, t)
       const targets = g.input('targets', [b, t], 'int64')
       const lossMask = g.input('loss_mask', [b, t])
@@ -167,7 +218,7 @@ export class CausalLM {
       return { g, outputs: { loss, ...acc, ...gradientOutputs(g, names, grads) } }
     })
     const r = await prog.run({
-      ...this.weights,
+      ...this.weightFeeds(),
       ...this.dataFeeds(batch),
       targets: Tensor.i64(batch.targets.flat(), [b, t]),
       loss_mask: Tensor.f32(batch.lossMask.flat(), [b, t]),
@@ -185,7 +236,7 @@ export class CausalLM {
     const c = this.config
     const prog = await this.program(shapeKey(b, t, 'prefill'), () => {
       const g = new Graph('float32')
-      const p = declareParams(g, c, { trainable: false })
+      const p = this.declareWeights(g, { trainable: false })
       const inp = declareDecoderInputs(g, c, b, t)
       const { hidden, kv } = decoderForward(c, p, inp)
       const last = O.reshape(lmHead(c, p, O.slice(hidden, 1, t - 1, t)), [b, c.vocab_size])
@@ -196,7 +247,7 @@ export class CausalLM {
       })
       return { g, outputs }
     })
-    const r = await prog.run({ ...this.weights, ...feeds })
+    const r = await prog.run({ ...this.weightFeeds(), ...feeds })
     return { logits: r.logits!, kv: Array.from({ length: c.num_hidden_layers }, (_, i) => ({ k: r[`k${i}`]!, v: r[`v${i}`]! })) }
   }
 
@@ -217,7 +268,7 @@ export class CausalLM {
     const kind = `decode${out.logits ? '-logits' : ''}${sample ? '-sample' : ''}${out.greedy ? '-greedy' : ''}`
     const prog = await this.program(shapeKey(b, cap, kind), () => {
       const g = new Graph('float32')
-      const p = declareParams(g, c, { trainable: false })
+      const p = this.declareWeights(g, { trainable: false })
       const inp = declareDecoderInputs(g, c, b, 1, cap)
       const past: LayerKV[] = Array.from({ length: c.num_hidden_layers }, (_, i) => ({
         k: g.input(`past_k${i}`, [b, c.num_key_value_heads, cap, c.head_dim]),
@@ -240,7 +291,7 @@ export class CausalLM {
       pastFeeds[`past_k${i}`] = x.k
       pastFeeds[`past_v${i}`] = x.v
     })
-    const r = await prog.run({ ...this.weights, ids: feeds.ids, cos: feeds.cos, sin: feeds.sin, mask: feeds.mask, ...pastFeeds, ...(sample ? { u: feeds.u! } : {}) })
+    const r = await prog.run({ ...this.weightFeeds(), ids: feeds.ids, cos: feeds.cos, sin: feeds.sin, mask: feeds.mask, ...pastFeeds, ...(sample ? { u: feeds.u! } : {}) })
     const kv = Array.from({ length: c.num_hidden_layers }, (_, i) => ({ k: r[`k${i}`]!, v: r[`v${i}`]! }))
     const drawn: DrawnTokens = {}
     if (r.sampled) Object.assign(drawn, { sampled: r.sampled.data as BigInt64Array, sampledLogprob: r.sampledLogprob!.data as Float32Array })
@@ -260,5 +311,20 @@ export class CausalLM {
   /** Releases every compiled program (their onnxruntime sessions). */
   async dispose(): Promise<void> {
     await this.releasePrograms()
+  }
+}
+
+/** What scores tokens without training: a model, or a view of one. */
+export type TokenScorer = Pick<CausalLM, 'tokenLogProbs' | 'releasePrograms' | 'dispose'>
+
+/**
+ * A model with its adapters off, for scoring only: a LoRA run's reference policy is the same base weights
+ * (no second copy). Its programs belong to the model, which releases and disposes of them.
+ */
+export function baseModelView(m: CausalLM): TokenScorer {
+  return {
+    tokenLogProbs: (batch, o) => m.tokenLogProbs(batch, { ...o, adapters: false }),
+    releasePrograms: async () => {},
+    dispose: async () => {},
   }
 }

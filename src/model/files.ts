@@ -1,13 +1,14 @@
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { writeFileAtomic } from '../util/atomic.js'
 import type { Tensor } from '../engine/tensor.js'
 import { CausalLM, randomWeights } from './causal-lm.js'
 import { configToJson, parameterCount, parameterShapes, parseConfig, type ModelConfig } from './config.js'
 import { readWeights, weightFiles, writeWeights, type StorageDType } from './safetensors.js'
+import { ADAPTER_CONFIG, checkAdapter, initLora, isAdapterDir, loraSpec, mergeLora, readAdapter, type LoraSettings } from './lora.js'
 import { TextTokenizer } from './tokenizer.js'
 
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'generation_config.json']
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja', 'generation_config.json']
 
 export function readConfig(dir: string): ModelConfig {
   const path = join(dir, 'config.json')
@@ -41,16 +42,79 @@ export interface LoadedModel {
   dtypes: Record<string, string>
   /** Null when the directory has no tokenizer.json (the model still runs from ids). */
   tokenizer: TextTokenizer | null
+  /** When `dir` held a LoRA adapter: the base model directory it was loaded on. */
+  adapterBase?: string
 }
 
-/** Loads a Hugging Face model directory: config.json, safetensors (single or sharded), tokenizer if present. */
-export function loadModel(dir: string): LoadedModel {
+/**
+ * Loads a Hugging Face model directory: config.json, safetensors (single or sharded), tokenizer if present. A PEFT
+ * LoRA adapter directory (adapter_config.json) loads on its base (base_model_name_or_path, or `base`), merged into
+ * its weights by default (what evaluation, serving and export want); `adapters: 'keep'` keeps them apart (to train on).
+ */
+export function loadModel(dir: string, o: { adapters?: 'merge' | 'keep'; base?: string } = {}): LoadedModel {
+  if (isAdapterDir(dir)) return loadAdapter(dir, o.adapters ?? 'merge', o.base)
   const config = readConfig(dir)
   const { weights, dtypes } = readWeights(dir)
   for (const n of Object.keys(weights)) if (ignorable(n, config)) delete weights[n]
   const model = new CausalLM(config, weights)
   const tokenizer = existsSync(join(dir, 'tokenizer.json')) ? TextTokenizer.fromDir(dir) : null
   return { dir, config, model, dtypes, tokenizer }
+}
+
+/**
+ * The model of a LoRA run: the loaded base's weights with adapters, new (PEFT's initialization, seeded) or those of
+ * the checkpoint resumed from, which must have been trained on this base (`where` names the config key).
+ */
+export function withAdapters(base: LoadedModel, settings: LoraSettings, where: string, resumeFrom: string | null, seed: number): CausalLM {
+  const spec = loraSpec(base.config, settings, where)
+  if (!resumeFrom) return new CausalLM(base.config, base.model.weights, { spec, weights: initLora(spec, seed) })
+  const a = readAdapter(resumeFrom)
+  if (resolve(a.baseModel) !== resolve(base.dir)) throw new Error(`${resumeFrom}: its adapter was trained on ${a.baseModel}, not on model.path ${base.dir}`)
+  checkAdapter(a, spec, base.dir)
+  return new CausalLM(base.config, base.model.weights, { spec, weights: a.weights })
+}
+
+function loadAdapter(dir: string, mode: 'merge' | 'keep', baseOverride?: string): LoadedModel {
+  const a = readAdapter(dir)
+  const baseDir = baseOverride ?? a.baseModel
+  if (!existsSync(join(baseDir, 'config.json'))) throw new Error(`${dir}: its base model ${baseDir} (base_model_name_or_path in ${ADAPTER_CONFIG}) is not a model directory here: give the base with --base DIR`)
+  const base = loadModel(baseDir)
+  const spec = loraSpec(base.config, { rank: a.settings.rank, alpha: a.settings.alpha, target_modules: a.settings.target_modules }, join(dir, ADAPTER_CONFIG))
+  checkAdapter(a, spec, baseDir)
+  const model = mode === 'merge' ? new CausalLM(base.config, mergeLora(base.model.weights, spec, a.weights)) : new CausalLM(base.config, base.model.weights, { spec, weights: a.weights })
+  const tokenizer = existsSync(join(dir, 'tokenizer.json')) ? TextTokenizer.fromDir(dir) : base.tokenizer
+  return { dir, config: base.config, model, dtypes: base.dtypes, tokenizer, adapterBase: baseDir }
+}
+
+/**
+ * `medrl model merge`: a LoRA adapter directory merged into its base (W + alpha/r·B·A) and written as a Hugging Face
+ * model directory (under a temporary name, then renamed), with the tokenizer files of the adapter or else the base.
+ */
+export function mergeAdapterDir(adapterDir: string, out: string, o: { base?: string; dtype?: StorageDType } = {}): { dir: string; base: string; modules: number } {
+  if (!isAdapterDir(adapterDir)) throw new Error(`${adapterDir}: no ${ADAPTER_CONFIG} (not a LoRA adapter directory)`)
+  if (existsSync(out) && readdirSync(out).length > 0) throw new Error(`${out}: already exists and is not empty`)
+  const loaded = loadModel(adapterDir, { adapters: 'merge', base: o.base })
+  const tmp = `${resolve(out)}.tmp-${process.pid}`
+  rmSync(tmp, { recursive: true, force: true })
+  saveModel(tmp, loaded.config, loaded.model.weights, { dtype: o.dtype, tokenizerFrom: existsSync(join(adapterDir, 'tokenizer.json')) ? adapterDir : loaded.adapterBase })
+  rmSync(out, { recursive: true, force: true })
+  renameSync(tmp, out)
+  const modules = readAdapter(adapterDir).weights
+  return { dir: out, base: loaded.adapterBase!, modules: Object.keys(modules).length / 2 }
+}
+
+/** Copies the tokenizer files a model directory has into another (none when `from` is missing or the same). */
+export function copyTokenizerFiles(from: string | undefined, dir: string): string[] {
+  if (!from || from === dir) return []
+  const copied: string[] = []
+  for (const f of TOKENIZER_FILES) {
+    const src = join(from, f)
+    if (existsSync(src)) {
+      copyFileSync(src, join(dir, f))
+      copied.push(f)
+    }
+  }
+  return copied
 }
 
 /**
@@ -63,15 +127,7 @@ export function saveModel(dir: string, config: ModelConfig, weights: Record<stri
   cfg.torch_dtype = opts.dtype === 'BF16' ? 'bfloat16' : opts.dtype === 'F16' ? 'float16' : 'float32'
   writeFileAtomic(join(dir, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`)
   const written = ['config.json', ...writeWeights(dir, weights, { dtype: opts.dtype, maxShardBytes: opts.maxShardBytes })]
-  if (opts.tokenizerFrom && opts.tokenizerFrom !== dir) {
-    for (const f of TOKENIZER_FILES) {
-      const src = join(opts.tokenizerFrom, f)
-      if (existsSync(src)) {
-        copyFileSync(src, join(dir, f))
-        written.push(f)
-      }
-    }
-  }
+  written.push(...copyTokenizerFiles(opts.tokenizerFrom, dir))
   return written
 }
 

@@ -11,7 +11,8 @@ const SAMPLE = 1 << 20
  */
 export function modelFingerprint(dir: string): string {
   const h = createHash('sha256')
-  const files = ['config.json', ...readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort()]
+  // A LoRA adapter directory is its adapter_config.json (which names its base) and its adapter tensors.
+  const files = ['config.json', 'adapter_config.json', ...readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort()]
   for (const f of files) {
     const path = join(dir, f)
     if (!existsSync(path)) continue

@@ -2,8 +2,11 @@ import type { Graph, Sym } from '../engine/graph.js'
 import * as O from '../engine/ops/index.js'
 import { parameterShapes, type ModelConfig } from './config.js'
 
-/** The weights of a decoder as graph parameters, by Hugging Face name. */
+/** The weights of a decoder as graph parameters, by Hugging Face name (adapters by lora.ts's names, and LORA_SCALE). */
 export type ParamSyms = Record<string, Sym>
+
+/** The graph input holding the adapters' scale (alpha / rank), in ParamSyms. */
+export const LORA_SCALE = 'lora_scale'
 
 /** Declares every weight as a trainable graph input (or a plain input for frozen reference models). */
 export function declareParams(g: Graph, c: ModelConfig, opts: { trainable?: boolean; prefix?: string } = {}): ParamSyms {
@@ -49,17 +52,24 @@ export function decoderLayer(c: ModelConfig, p: ParamSyms, i: number, x: Sym, co
     if (!s) throw new Error(`missing weight ${pre}.${n}`)
     return s
   }
-  const bias = (n: string) => (c.attention_bias ? w(n) : undefined)
+  const bias = (n: string) => (c.attention_bias ? w(`${n}.bias`) : undefined)
+  // A linear layer, with its low-rank adapter when the model has one there: + scale·(x·Aᵀ)·Bᵀ (lora.ts).
+  const proj = (n: string, input: Sym, bi?: Sym) => {
+    const y = O.linear(input, w(`${n}.weight`), bi)
+    const A = p[`${pre}.${n}.lora_A.weight`]
+    if (!A) return y
+    return O.add(y, O.mul(O.linear(O.linear(input, A), p[`${pre}.${n}.lora_B.weight`]!), p[LORA_SCALE]!))
+  }
   const h = O.rmsNorm(x, w('input_layernorm.weight'), c.rms_norm_eps)
-  const q = heads(O.linear(h, w('self_attn.q_proj.weight'), bias('self_attn.q_proj.bias')), b, t, c.num_attention_heads, c.head_dim)
-  const k = O.rope(heads(O.linear(h, w('self_attn.k_proj.weight'), bias('self_attn.k_proj.bias')), b, t, c.num_key_value_heads, c.head_dim), cos, sin)
-  const v = heads(O.linear(h, w('self_attn.v_proj.weight'), bias('self_attn.v_proj.bias')), b, t, c.num_key_value_heads, c.head_dim)
+  const q = heads(proj('self_attn.q_proj', h, bias('self_attn.q_proj')), b, t, c.num_attention_heads, c.head_dim)
+  const k = O.rope(heads(proj('self_attn.k_proj', h, bias('self_attn.k_proj')), b, t, c.num_key_value_heads, c.head_dim), cos, sin)
+  const v = heads(proj('self_attn.v_proj', h, bias('self_attn.v_proj')), b, t, c.num_key_value_heads, c.head_dim)
   const qr = O.rope(q, cos, sin)
   const a = past ? O.attentionWithCache(qr, past.k, past.v, k, v, mask) : O.causalAttention(qr, k, v, mask, O.causalBlocks(t))
   const merged = O.reshape(O.transpose(a, [0, 2, 1, 3]), [b, t, c.num_attention_heads * c.head_dim])
-  const x1 = O.add(x, O.linear(merged, w('self_attn.o_proj.weight')))
+  const x1 = O.add(x, proj('self_attn.o_proj', merged))
   const h2 = O.rmsNorm(x1, w('post_attention_layernorm.weight'), c.rms_norm_eps)
-  const mlp = O.linear(O.mul(O.silu(O.linear(h2, w('mlp.gate_proj.weight'))), O.linear(h2, w('mlp.up_proj.weight'))), w('mlp.down_proj.weight'))
+  const mlp = proj('mlp.down_proj', O.mul(O.silu(proj('mlp.gate_proj', h2)), proj('mlp.up_proj', h2)))
   return { x: O.add(x1, mlp), kv: { k, v } }
 }
 

@@ -4,8 +4,7 @@ import { ProgramCache, type Program } from '../engine/session.js'
 import { Tensor } from '../engine/tensor.js'
 import { sizesOf, type CausalLM } from '../model/causal-lm.js'
 import { collectGradients, gradientNorm, gradientOutputs } from '../engine/grads.js'
-import { parameterShapes } from '../model/config.js'
-import { declareDecoderInputs, declareParams, decoderHidden, lmHeadLogProbs } from '../model/llama.js'
+import { declareDecoderInputs, decoderHidden, lmHeadLogProbs } from '../model/llama.js'
 import { getKlEstimator } from './kl.js'
 import { aggLoss, getPolicyLoss, valueLoss, type LossAggMode } from './losses.js'
 
@@ -73,7 +72,7 @@ export class Actor {
   }
 
   private weights(): Record<string, Tensor> {
-    return this.valueHead ? { ...this.model.weights, ...this.valueHead } : this.model.weights
+    return this.valueHead ? { ...this.model.weightFeeds(), ...this.valueHead } : this.model.weightFeeds()
   }
 
   private program(key: string, build: () => { g: Graph; outputs: Record<string, Sym> }): Promise<Program> {
@@ -83,7 +82,7 @@ export class Actor {
 
   private base(g: Graph, b: number, t: number, trainable: boolean) {
     const c = this.model.config
-    const p = declareParams(g, c, { trainable })
+    const p = this.model.declareWeights(g, { trainable })
     const inp = declareDecoderInputs(g, c, b, t)
     const hidden = decoderHidden(c, p, inp)
     const targets = g.input('targets', [b, t], 'int64')
@@ -134,7 +133,8 @@ export class Actor {
     const o = this.opts
     const withRef = o.klLossCoef > 0
     const onPolicy = x.oldLogProbs === undefined
-    const names = [...Object.keys(parameterShapes(this.model.config)), ...(this.valueHead ? VALUE_HEAD : [])]
+    const trainable = this.model.trainableShapes()
+    const names = [...Object.keys(trainable), ...(this.valueHead ? VALUE_HEAD : [])]
     const prog = await this.program(`update${onPolicy ? '-on-policy' : ''}:${b}x${t}`, () => {
       const g = new Graph('float32')
       const { p, logSoftmax, logProbs, values, vh } = this.base(g, b, t, true)
@@ -168,7 +168,7 @@ export class Actor {
         outputs.vf_clipfrac = v.clipfrac
       }
       loss = O.mul(loss, g.input('loss_scale', []))
-      const wrt = [...Object.keys(parameterShapes(this.model.config)).map((n) => p[n]!), ...vh]
+      const wrt = [...Object.keys(trainable).map((n) => p[n]!), ...vh]
       const grads = g.gradients(loss, wrt)
       outputs.loss = loss
       return { g, outputs: { ...outputs, ...gradientOutputs(g, names, grads) } }
@@ -187,7 +187,7 @@ export class Actor {
       feeds.returns = bt(x.returns!)
     }
     const r = await prog.run(feeds)
-    const sizes = sizesOf({ ...parameterShapes(this.model.config), ...(this.valueHead ? { 'value_head.weight': [1, this.model.config.hidden_size], 'value_head.bias': [1] } : {}) })
+    const sizes = sizesOf({ ...trainable, ...(this.valueHead ? { 'value_head.weight': [1, this.model.config.hidden_size], 'value_head.bias': [1] } : {}) })
     const grads = collectGradients(r, names, sizes)
     const metrics: Record<string, number> = {}
     for (const k of ['pg_loss', 'pg_clipfrac', 'ppo_kl', 'entropy', 'kl_loss', 'vf_loss', 'vf_clipfrac']) if (r[k]) metrics[k] = r[k]!.at(0)

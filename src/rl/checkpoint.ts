@@ -3,7 +3,9 @@ import { join } from 'node:path'
 import { Tensor } from '../engine/tensor.js'
 import type { OptimizerState } from '../engine/optim.js'
 import type { ModelConfig } from '../model/config.js'
-import { saveModel } from '../model/files.js'
+import type { Adapters } from '../model/causal-lm.js'
+import { copyTokenizerFiles, saveModel } from '../model/files.js'
+import { saveAdapter } from '../model/lora.js'
 import { SafetensorsFile, writeSafetensors } from '../model/safetensors.js'
 import { writeFileAtomic } from '../util/atomic.js'
 import { readJsonFile } from '../util/json-file.js'
@@ -23,11 +25,11 @@ export function checkpointName(step: number): string {
 }
 
 /**
- * Writes a checkpoint directory: the policy in the Hugging Face layout (with tokenizer files), the value
- * head, the optimizer moments and the trainer state. It is written under a temporary name and renamed,
+ * Writes a checkpoint directory: the policy in the Hugging Face layout (with tokenizer files), or its adapters in
+ * PEFT's, the value head, the optimizer moments and the trainer state. It is written under a temporary name and renamed,
  * so a checkpoint directory is always complete; older ones beyond `keep` are removed.
  */
-export function saveCheckpoint(runDir: string, o: { step: number; config: ModelConfig; weights: Record<string, Tensor>; valueHead: Record<string, Tensor> | null; optimizer: OptimizerState; state: TrainerState; tokenizerFrom?: string; dtype: 'F32' | 'BF16'; keep: number }): string {
+export function saveCheckpoint(runDir: string, o: { step: number; config: ModelConfig; weights: Record<string, Tensor>; adapters?: Adapters | null; baseModel?: string; valueHead: Record<string, Tensor> | null; optimizer: OptimizerState; state: TrainerState; tokenizerFrom?: string; dtype: 'F32' | 'BF16'; keep: number }): string {
   const root = join(runDir, 'checkpoints')
   mkdirSync(root, { recursive: true })
   const name = checkpointName(o.step)
@@ -35,7 +37,11 @@ export function saveCheckpoint(runDir: string, o: { step: number; config: ModelC
   // Temporaries of checkpoints cut off by a kill (this run's own included) are never complete: removed.
   for (const stale of readdirSync(root).filter((n) => /^\.step-\d+\.tmp-/.test(n))) rmSync(join(root, stale), { recursive: true, force: true })
   mkdirSync(tmp, { recursive: true })
-  saveModel(tmp, o.config, o.weights, { dtype: o.dtype, tokenizerFrom: o.tokenizerFrom })
+  // With adapters, the checkpoint is the adapter in PEFT's layout (plus the tokenizer files), the base left where it is.
+  if (o.adapters) {
+    saveAdapter(tmp, o.adapters.spec, o.adapters.weights, { baseModel: o.baseModel ?? '', dtype: o.dtype })
+    copyTokenizerFiles(o.tokenizerFrom, tmp)
+  } else saveModel(tmp, o.config, o.weights, { dtype: o.dtype, tokenizerFrom: o.tokenizerFrom })
   if (o.valueHead) writeSafetensors(join(tmp, 'value_head.safetensors'), o.valueHead)
   const opt: Record<string, Tensor> = {}
   for (const [k, v] of Object.entries(o.optimizer.buffers)) opt[k] = new Tensor('float32', v, [v.length])

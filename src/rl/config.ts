@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { z } from 'zod'
+import { LoraSchema } from '../model/lora.js'
 import YAML from 'yaml'
 import { templateNames } from '../reward/templates.js'
 import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
@@ -116,6 +117,7 @@ export const TrainConfigSchema = z
         entropy_coeff: z.number().min(0).default(0).describe('entropy bonus'),
         recompute_old_log_probs: z.boolean().default(true).describe('old_log_probs from a forward pass (else the sampler’s)'),
         on_policy_shortcut: z.boolean().default(true).describe('when the update is exactly on-policy (ppo_epochs 1, one mini-batch, no value head, no KL in the reward), take old_log_probs from the update itself instead of a pass of their own'),
+        lora: LoraSchema.optional().describe('train low-rank adapters (PEFT LoRA: rank, alpha, target_modules, dropout) instead of every weight; the reference is the base with the adapters off; checkpoints are PEFT adapters'),
       })
       .strict()
       .prefault({}),

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import YAML from 'yaml'
 import { importFiles } from '../data/import.js'
 import { dataLengths } from '../data/stats.js'
@@ -7,7 +7,8 @@ import type { QARecord } from '../data/record.js'
 import { AdamW, lrMultiplier } from '../engine/optim.js'
 import { DEFAULT_GEN, Generator } from '../generate/generator.js'
 import { SPECIAL_TOKENS } from '../model/bpe.js'
-import { loadModel, type LoadedModel } from '../model/files.js'
+import { baseModelView, type TokenScorer } from '../model/causal-lm.js'
+import { loadModel, withAdapters, type LoadedModel } from '../model/files.js'
 import type { TextTokenizer } from '../model/tokenizer.js'
 import { resolveReward, type RewardFn } from '../reward/rewards.js'
 import { getTemplate, renderPrompt } from '../reward/templates.js'
@@ -65,7 +66,9 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
   const ckpts = opts.resume ? listCheckpoints(runDir) : []
   const resumeFrom = ckpts.length > 0 ? join(runDir, 'checkpoints', checkpointName(ckpts[ckpts.length - 1]!)) : null
   if (opts.resume && !resumeFrom) info('no checkpoint yet: starting from the beginning')
-  const loaded: LoadedModel = loadModel(resumeFrom ?? baseDir)
+  const lora = cfg.actor.lora
+  // With LoRA, the base loads as it is and the adapters come from the checkpoint (or start as PEFT starts them).
+  const loaded: LoadedModel = loadModel(lora ? baseDir : (resumeFrom ?? baseDir))
   const tokenizer: TextTokenizer = loaded.tokenizer ?? (() => {
     throw new Error(`${baseDir}: RL needs a tokenizer (rewards read text)`)
   })()
@@ -76,8 +79,11 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
   const estimatorName = cfg.advantage.estimator ?? (isPpo ? 'gae' : 'grpo')
   const klInReward = cfg.kl.use_kl_in_reward ?? isPpo
   const needRef = cfg.kl.kl_coef > 0
+  if (lora && estimatorName === 'gae') throw new Error(`actor.lora with advantage.estimator gae: PPO's value head sits on the policy's last hidden state, so under LoRA the critic would be trained through the policy's adapters (and the head) alone; use grpo or rloo with LoRA, or train every weight for PPO`)
+  const policy = lora ? withAdapters(loaded, lora, 'actor.lora', resumeFrom, cfg.seed) : loaded.model
+  if (lora) info(`LoRA: rank ${policy.adapters!.spec.rank} on ${policy.adapters!.spec.modules.length} modules (${policy.adapters!.spec.targetModules.join(', ')}), ${Object.values(policy.trainableShapes()).reduce((a, sh) => a + sh.reduce((x, y) => x * y, 1), 0).toLocaleString('en-US')} trainable parameters; the base stays frozen`)
   const actor = new Actor(
-    loaded.model,
+    policy,
     {
       policyLoss: cfg.actor.policy_loss,
       clipRatioLow: cfg.actor.clip_ratio_low,
@@ -93,7 +99,8 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     },
     ckpt?.valueHead ?? undefined,
   )
-  const ref = needRef ? loadModel(baseDir).model : null
+  // The reference: the base, frozen (under LoRA the same weights with the adapters off, no second copy).
+  const ref: TokenScorer | null = needRef ? (lora ? baseModelView(policy) : loadModel(baseDir).model) : null
   const optimizer = new AdamW({ weightDecay: cfg.actor.weight_decay })
   if (ckpt) optimizer.loadState(ckpt.optimizer)
   const reward: RewardFn = resolveReward(cfg.data.reward)
@@ -190,7 +197,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     state.optimizer = { kind: optState.kind, step: optState.step, hyper: optState.hyper }
     const stop = opts.stopAfter !== undefined && step >= opts.stopAfter
     if ((cfg.trainer.save_steps > 0 && step % cfg.trainer.save_steps === 0) || step === cfg.total_steps || stop) {
-      lastCheckpoint = saveCheckpoint(runDir, { step, config: loaded.config, weights: actor.model.weights, valueHead: actor.valueHead, optimizer: optState, state: { ...state }, tokenizerFrom: baseDir, dtype: cfg.trainer.checkpoint_dtype, keep: cfg.trainer.save_total_limit })
+      lastCheckpoint = saveCheckpoint(runDir, { step, config: loaded.config, weights: actor.model.weights, adapters: actor.model.adapters, baseModel: resolve(baseDir), valueHead: actor.valueHead, optimizer: optState, state: { ...state }, tokenizerFrom: baseDir, dtype: cfg.trainer.checkpoint_dtype, keep: cfg.trainer.save_total_limit })
     }
     if (stop) break
   }
@@ -200,3 +207,4 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
   await ref?.dispose()
   return { steps: state.step, lastCheckpoint }
 }
+

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { DEFAULT_TEMPLATE, templateHelp } from '../defaults.js'
 import { parseWithSchema, readRawConfig, VerlClusterFields } from '../rl/config.js'
 import { templateNames } from '../reward/templates.js'
+import { LoraSchema } from '../model/lora.js'
 
 /**
  * Every option of a supervised fine-tuning run (TRL's SFTConfig pattern), in the same sections and with the
@@ -12,7 +13,12 @@ export const SftConfigSchema = z
     engine: z.enum(['embedded', 'verl']).default('embedded').describe('who trains: the embedded CPU engine, or verl’s SFT trainer (torchrun, FSDP) on GPUs'),
     seed: z.number().int().default(0).describe('seed of the data order and the option shuffles'),
     total_steps: z.number().int().positive().default(100).describe('optimizer steps'),
-    model: z.object({ path: z.string().describe('the model to fine-tune (Hugging Face layout, with tokenizer.json)') }).strict(),
+    model: z
+      .object({
+        path: z.string().describe('the model to fine-tune (Hugging Face layout, with tokenizer.json)'),
+        lora: LoraSchema.optional().describe('train low-rank adapters (PEFT LoRA: rank, alpha, target_modules, dropout) instead of every weight; checkpoints are PEFT adapters'),
+      })
+      .strict(),
     data: z
       .object({
         files: z.array(z.string()).min(1).describe('training questions (any layout medrl imports)'),

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import YAML from 'yaml'
 import { importFiles } from '../data/import.js'
 import type { QARecord } from '../data/record.js'
 import { AdamW, GradAccumulator, guardedStep, lrMultiplier } from '../engine/optim.js'
 import type { CausalLM } from '../model/causal-lm.js'
-import { loadModel } from '../model/files.js'
+import { loadModel, withAdapters } from '../model/files.js'
 import type { TextTokenizer } from '../model/tokenizer.js'
 import { answerCompletion, getTemplate, renderPrompt, type PromptTemplate } from '../reward/templates.js'
 import { lastCheckpointDir, loadCheckpoint, saveCheckpoint, truncateRunLogs, type TrainerState } from '../rl/checkpoint.js'
@@ -80,7 +80,9 @@ export async function sft(cfg: SftConfig, runDir: string, opts: SftOptions = {})
   writeFileAtomic(join(runDir, 'config.yaml'), YAML.stringify(cfg))
 
   const resumeFrom = opts.resume ? lastCheckpointDir(runDir) : null
-  const loaded = loadModel(resumeFrom ?? cfg.model.path)
+  const lora = cfg.model.lora
+  // With LoRA, the base loads as it is and the adapters come from the checkpoint (or start as PEFT starts them).
+  const loaded = loadModel(lora ? cfg.model.path : (resumeFrom ?? cfg.model.path))
   const tok = loaded.tokenizer ?? (() => {
     throw new Error(`${cfg.model.path}: SFT needs a tokenizer (tokenizer.json)`)
   })()
@@ -103,7 +105,7 @@ export async function sft(cfg: SftConfig, runDir: string, opts: SftOptions = {})
   truncateRunLogs(runDir, state.step)
   const metricsLog = new JsonlLog<{ step: number; data: Record<string, number> }>(join(runDir, 'metrics.jsonl'))
   if (resumeFrom) info(`resuming at step ${state.step} from ${resumeFrom}`)
-  const model = loaded.model
+  const model = lora ? withAdapters(loaded, lora, 'model.lora', resumeFrom, cfg.seed) : loaded.model
   let lastCheckpoint = resumeFrom
   try {
     for (let step = state.step + 1; step <= cfg.total_steps; step++) {
@@ -140,7 +142,7 @@ export async function sft(cfg: SftConfig, runDir: string, opts: SftOptions = {})
       state.optimizer = { kind: optState.kind, step: optState.step, hyper: optState.hyper }
       const stop = opts.stopAfter !== undefined && step >= opts.stopAfter
       if ((cfg.trainer.save_steps > 0 && step % cfg.trainer.save_steps === 0) || step === cfg.total_steps || stop) {
-        lastCheckpoint = saveCheckpoint(runDir, { step, config: loaded.config, weights: model.weights, valueHead: null, optimizer: optState, state: { ...state }, tokenizerFrom: cfg.model.path, dtype: cfg.trainer.checkpoint_dtype, keep: cfg.trainer.save_total_limit })
+        lastCheckpoint = saveCheckpoint(runDir, { step, config: loaded.config, weights: model.weights, adapters: model.adapters, baseModel: resolve(cfg.model.path), valueHead: null, optimizer: optState, state: { ...state }, tokenizerFrom: cfg.model.path, dtype: cfg.trainer.checkpoint_dtype, keep: cfg.trainer.save_total_limit })
       }
       if (stop) break
     }

@@ -122,6 +122,17 @@ export const KEY_MAP: KeyMapping[] = [
   },
   { key: 'actor.on_policy_shortcut', verl: '(embedded engine: verl computes old_log_probs in a pass of their own)' },
   {
+    key: 'actor.lora',
+    verl: `${AR}.model.lora_rank, lora_alpha, target_modules (verl's FSDP LoRA; vLLM serves the adapter)`,
+    emit: (c) => {
+      const l = c.actor.lora
+      if (!l) return []
+      if (l.rank <= 0) unsupported('actor.lora.rank', l.rank, 'the adapters need a rank of 1 or more')
+      if ((l.dropout ?? 0) > 0) unsupported('actor.lora.dropout', l.dropout, 'verl 0.9\'s FSDP LoRA takes rank, alpha and target modules, no dropout')
+      return [[`${AR}.model.lora_rank`, l.rank], [`${AR}.model.lora_alpha`, l.alpha ?? 2 * l.rank], [`${AR}.model.target_modules`, l.target_modules]]
+    },
+  },
+  {
     key: 'kl.kl_coef',
     verl: 'algorithm.kl_ctrl.kl_coef (KL in the reward) or actor.kl_loss_coef (KL loss)',
     emit: (c) => {

@@ -49,6 +49,17 @@ export const SFT_KEY_MAP: SftKeyMapping[] = [
   { key: 'seed', verl: 'trainer.seed', emit: (c) => [['trainer.seed', c.seed]] },
   { key: 'total_steps', verl: 'trainer.total_training_steps (and trainer.total_epochs, enough to reach it)', emit: (c, p) => [['trainer.total_training_steps', c.total_steps], ['trainer.total_epochs', p.totalEpochs]] },
   { key: 'model.path', verl: 'model.path', emit: (c) => [['model.path', c.model.path]] },
+  {
+    key: 'model.lora',
+    verl: 'model.lora_rank, model.lora_alpha, model.target_modules',
+    emit: (c) => {
+      const l = c.model.lora
+      if (!l) return []
+      if (l.rank <= 0) refuse('model.lora.rank', l.rank, 'the adapters need a rank of 1 or more')
+      if ((l.dropout ?? 0) > 0) refuse('model.lora.dropout', l.dropout, 'verl 0.9\'s FSDP LoRA takes rank, alpha and target modules, no dropout')
+      return [['model.lora_rank', l.rank], ['model.lora_alpha', l.alpha ?? 2 * l.rank], ['model.target_modules', l.target_modules]]
+    },
+  },
   { key: 'data.files', verl: 'data.train_files (train.parquet: chat messages, data.messages_key=messages)', emit: (_, p) => [['data.train_files', p.trainFile], ['data.messages_key', 'messages']] },
   { key: 'data.val_files', verl: 'data.val_files (val.parquet; null without)', emit: (_, p) => [['data.val_files', p.valFile]] },
   { key: 'data.template', verl: 'the rows’ messages (and model.custom_chat_template for plain text)' },

@@ -1,7 +1,9 @@
-import { basename, resolve } from 'node:path'
-import { join } from 'node:path'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, join, resolve } from 'node:path'
 import { parameterShapes, type ModelConfig } from '../config.js'
-import { readConfig } from '../files.js'
+import { mergeAdapterDir, readConfig } from '../files.js'
+import { isAdapterDir } from '../lora.js'
 import { inverseFrequencies } from '../rope.js'
 import { SafetensorsFile, weightFiles } from '../safetensors.js'
 import { writeGguf, type GgufKv, type GgufMetadata, type GgufTensorOut } from './format.js'
@@ -111,8 +113,20 @@ export interface GgufExportResult {
   keptF32: string[]
 }
 
-/** Writes `out` from the model directory `dir`; nothing is written unless every tensor and field maps. */
+/**
+ * Writes `out` from the model directory `dir` (a LoRA adapter directory is merged into its base first); nothing is
+ * written unless every tensor and field maps.
+ */
 export function exportGguf(dir: string, out: string, opts: { dtype?: GgufDType; name?: string } = {}): GgufExportResult {
+  if (isAdapterDir(dir)) {
+    const merged = mkdtempSync(join(tmpdir(), 'medrl-merged-'))
+    try {
+      mergeAdapterDir(dir, join(merged, 'model'))
+      return exportGguf(join(merged, 'model'), out, { ...opts, name: opts.name ?? basename(resolve(dir)) })
+    } finally {
+      rmSync(merged, { recursive: true, force: true })
+    }
+  }
   const dtype = opts.dtype ?? 'F32'
   if (!(GGUF_DTYPES as readonly string[]).includes(dtype)) throw new Error(`--dtype ${dtype} is not one of ${GGUF_DTYPES.join(', ')}`)
   const c = readConfig(dir)

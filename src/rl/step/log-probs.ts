@@ -1,4 +1,4 @@
-import type { CausalLM } from '../../model/causal-lm.js'
+import type { TokenScorer } from '../../model/causal-lm.js'
 import type { Actor } from '../actor.js'
 import type { Rollout } from './rollout.js'
 import { chunks, splitRows, subBatch, type StepSequences } from './sequences.js'
@@ -24,7 +24,7 @@ export function samplerLogProbs(rows: readonly Rollout[], T: number): number[][]
 }
 
 /** The reference model's log-probs (ref_log_prob), for the KL term. */
-export async function referenceLogProbs(ref: CausalLM, { seq, T }: StepSequences, micro: number): Promise<number[][]> {
+export async function referenceLogProbs(ref: TokenScorer, { seq, T }: StepSequences, micro: number): Promise<number[][]> {
   const out: number[][] = []
   for (const idx of chunks([...seq.ids.keys()], micro)) {
     const b = subBatch(seq, idx)
