@@ -241,3 +241,27 @@ describe('the on-policy shortcut', () => {
     assert.equal(ppo[0]!.data['actor/on_policy_shortcut'], 0)
   })
 })
+
+describe('RL with LoRA', () => {
+  it('GRPO trains adapters on a frozen base: the reward rises, the KL to the reference (the base with the adapters off) starts at 0, checkpoints are adapters that evaluate merged; PPO with LoRA is refused in one line', async () => {
+    const dir = tempDir('medrl-grpo-lora-')
+    const logs: StepLog[] = []
+    const infos: string[] = []
+    const extra = { actor: { learning_rate: 3e-3, micro_batch_size: 128, lora: { rank: 8 } }, kl: { kl_coef: 0.01, kl_estimator: 'k3', use_kl_in_reward: false }, trainer: { save_steps: 7 } }
+    await train(parseTrainConfig(toyConfig('grpo', 14, extra)), dir, { onStep: (l) => logs.push(l), info: (m) => infos.push(m) })
+    assert.ok(infos.some((m) => /^LoRA: rank 8 on 14 modules \(q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj\), [\d,]+ trainable parameters; the base stays frozen$/.test(m)), infos.join('\n'))
+    // New adapters: the policy is the reference (to float rounding: the update's program scores as the reference's does, in another graph).
+    assert.ok(Math.abs(logs[0]!.data['actor/kl']!) < 1e-9, `step 1 KL ${logs[0]!.data['actor/kl']}`)
+    const start = mean(logs.slice(0, 2).map((l) => l.data['reward/mean']!))
+    const end = mean(logs.slice(-4).map((l) => l.data['reward/mean']!))
+    assert.ok(end > start + 0.15, `reward from ${start.toFixed(3)} to ${end.toFixed(3)}`)
+    const ck = join(dir, 'checkpoints', 'step-000014')
+    assert.ok(existsSync(join(ck, 'adapter_config.json')) && !existsSync(join(ck, 'model.safetensors')))
+    const adapterCfg = JSON.parse(readFileSync(join(ck, 'adapter_config.json'), 'utf8'))
+    assert.equal(adapterCfg.base_model_name_or_path, join(dir, 'base'))
+    writeRecords(join(dir, 'toy.jsonl'), colorRuleTask(32, 5))
+    const ev = runCli(['eval', '--model', ck, '--benchmarks', `toy=${join(dir, 'toy.jsonl')}`, '--template', 'direct', '--max-new-tokens', '4', '--out', join(dir, 'eval')])
+    assert.equal(ev.code, 0, ev.stderr)
+    await assert.rejects(train(parseTrainConfig(toyConfig('ppo', 1, { actor: { lora: { rank: 4 } } })), tempDir('medrl-ppo-lora-')), /actor\.lora with advantage\.estimator gae: PPO's value head sits on the policy's last hidden state/)
+  })
+})

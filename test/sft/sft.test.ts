@@ -92,3 +92,46 @@ describe('medrl sft', () => {
     assert.match(used.stderr, /already holds a run/)
   })
 })
+
+describe('medrl sft with LoRA', () => {
+  it('trains adapters alone (optimizer state for them only), checkpoints PEFT adapters, lowers the held-out loss, and a run killed mid-way resumes to the same metrics and adapters', async () => {
+    const dir = tempDir('medrl-sft-lora-')
+    const cfg = config(dir, 6)
+    const lora = ['--set', 'model.lora.rank=8', '--set', 'model.lora.alpha=16', '--set', 'optim.learning_rate=3.0e-3']
+    const whole = join(dir, 'whole')
+    const r = runCli(['sft', '--config', cfg, '--out', whole, ...lora])
+    assert.equal(r.code, 0, r.stderr)
+    const m = metrics(whole)
+    const val = m.filter((x) => x.data['val/loss'] !== undefined).map((x) => x.data['val/loss']!)
+    assert.ok(val.at(-1)! < val[0]!, `held-out loss ${val.join(' → ')}`)
+    const ck = join(whole, 'checkpoints', 'step-000006')
+    assert.ok(existsSync(join(ck, 'adapter_config.json')) && existsSync(join(ck, 'adapter_model.safetensors')) && !existsSync(join(ck, 'model.safetensors')), 'an adapter, not a model')
+    const { SafetensorsFile } = await import('../../src/model/safetensors.js')
+    const st = new SafetensorsFile(join(ck, 'optimizer.safetensors'))
+    const names = st.names()
+    st.close()
+    assert.ok(names.length > 0 && names.every((n) => /\.lora_[AB]\.weight/.test(n)), `optimizer buffers: ${names.slice(0, 3).join(', ')}`)
+    // Evaluating the adapter directory merges it on its base.
+    const ev = runCli(['eval', '--model', ck, '--benchmarks', `heldout=${join(dir, 'val.jsonl')}`, '--template', 'r1-text', '--max-new-tokens', '16', '--limit', '8', '--out', join(dir, 'eval')])
+    assert.equal(ev.code, 0, ev.stderr)
+
+    const cut = join(dir, 'cut')
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'medrl.js'), 'sft', '--config', cfg, '--out', cut, ...lora], { stdio: 'ignore' })
+      const timer = setInterval(() => {
+        if (existsSync(join(cut, 'checkpoints', 'step-000004', 'trainer_state.json'))) child.kill('SIGKILL')
+      }, 50)
+      child.on('exit', (_code, signal) => {
+        clearInterval(timer)
+        signal === 'SIGKILL' ? resolve() : reject(new Error('the run ended before it could be killed'))
+      })
+    })
+    const resumed = runCli(['sft', '--resume', cut])
+    assert.equal(resumed.code, 0, resumed.stderr)
+    assert.deepEqual(stable(metrics(cut)), stable(m))
+    const { readAdapter } = await import('../../src/model/lora.js')
+    const a = readAdapter(ck).weights
+    const b = readAdapter(join(cut, 'checkpoints', 'step-000006')).weights
+    for (const n of Object.keys(a)) assert.deepEqual(b[n]!.data, a[n]!.data, n)
+  })
+})
