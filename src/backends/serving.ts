@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { mergeAdapterDir } from '../model/files.js'
+import { isAdapterDir } from '../model/lora.js'
 import { EmbeddedBackend } from './embedded.js'
 import { OpenAIBackend } from './openai.js'
 import type { Backend } from './types.js'
@@ -25,9 +29,16 @@ export async function serveModel(model: string, how: Serving, o: { name: string;
     return { backend, close: () => backend.close() }
   }
   if (how.server === 'vllm') {
-    const served = await startVllm(model, how.vllm, { name: o.name, logDir: o.logDir, seed: o.seed, info: o.info })
+    // vLLM serves a whole model: a LoRA adapter directory is merged into its base first (once, beside the logs).
+    const dir = isAdapterDir(model) ? mergedOnce(model, join(o.logDir, 'merged')) : model
+    const served = await startVllm(dir, how.vllm, { name: o.name, logDir: o.logDir, seed: o.seed, info: o.info })
     return { backend: served.backend, close: () => served.close() }
   }
   const backend = new OpenAIBackend({ baseUrl: how.urls.join(','), model: how.servedModelName, apiKey: how.apiKey })
   return { backend, close: () => backend.close() }
+}
+
+function mergedOnce(adapter: string, out: string): string {
+  if (!existsSync(join(out, 'config.json'))) mergeAdapterDir(adapter, out)
+  return out
 }
