@@ -69,7 +69,7 @@ export function withAdapters(base: LoadedModel, settings: LoraSettings, where: s
   const spec = loraSpec(base.config, settings, where)
   if (!resumeFrom) return new CausalLM(base.config, base.model.weights, { spec, weights: initLora(spec, seed) })
   const a = readAdapter(resumeFrom)
-  if (resolve(a.baseModel) !== resolve(base.dir)) throw new Error(`${resumeFrom}: its adapter was trained on ${a.baseModel}, not on model.path ${base.dir}`)
+  if (a.baseModel === null || resolve(a.baseModel) !== resolve(base.dir)) throw new Error(`${resumeFrom}: its adapter was trained on ${a.baseModel ?? '(no base named)'}, not on model.path ${base.dir}`)
   checkAdapter(a, spec, base.dir)
   return new CausalLM(base.config, base.model.weights, { spec, weights: a.weights })
 }
@@ -77,6 +77,7 @@ export function withAdapters(base: LoadedModel, settings: LoraSettings, where: s
 function loadAdapter(dir: string, mode: 'merge' | 'keep', baseOverride?: string): LoadedModel {
   const a = readAdapter(dir)
   const baseDir = baseOverride ?? a.baseModel
+  if (baseDir === null) throw new Error(`${dir}: ${ADAPTER_CONFIG} names no base model (base_model_name_or_path): give the base with --base DIR`)
   if (!existsSync(join(baseDir, 'config.json'))) throw new Error(`${dir}: its base model ${baseDir} (base_model_name_or_path in ${ADAPTER_CONFIG}) is not a model directory here: give the base with --base DIR`)
   const base = loadModel(baseDir)
   const spec = loraSpec(base.config, { rank: a.settings.rank, alpha: a.settings.alpha, target_modules: a.settings.target_modules }, join(dir, ADAPTER_CONFIG))

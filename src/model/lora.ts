@@ -156,8 +156,8 @@ export function saveAdapter(dir: string, spec: LoraSpec, adapters: Record<string
 export interface LoadedAdapter {
   dir: string
   settings: { rank: number; alpha: number; target_modules: string[] | 'all-linear' }
-  /** base_model_name_or_path, resolved against the adapter's directory when it is a relative path. */
-  baseModel: string
+  /** base_model_name_or_path, resolved against the adapter's directory when it is a relative path (null when it names none). */
+  baseModel: string | null
   weights: Record<string, Tensor>
 }
 
@@ -174,8 +174,7 @@ export function readAdapter(dir: string): LoadedAdapter {
   if (cfg.use_dora === true) throw new Error(`${cfgPath}: "use_dora": DoRA adapters are not read`)
   if (cfg.use_rslora === true) throw new Error(`${cfgPath}: "use_rslora": rank-stabilized scaling is not read`)
   if (typeof cfg.r !== 'number' || cfg.r <= 0) throw new Error(`${cfgPath}: "r" must be a positive number, got ${JSON.stringify(cfg.r)}`)
-  const base = cfg.base_model_name_or_path
-  if (typeof base !== 'string' || base === '') throw new Error(`${cfgPath}: "base_model_name_or_path" must name the base model`)
+  const base = typeof cfg.base_model_name_or_path === 'string' && cfg.base_model_name_or_path !== '' ? cfg.base_model_name_or_path : null
   const targets = cfg.target_modules
   const target_modules = targets === 'all-linear' ? 'all-linear' : Array.isArray(targets) ? (targets as string[]) : typeof targets === 'string' ? [targets] : null
   if (!target_modules) throw new Error(`${cfgPath}: "target_modules" must be a list of module names or all-linear`)
@@ -192,7 +191,7 @@ export function readAdapter(dir: string): LoadedAdapter {
   } finally {
     st.close()
   }
-  const baseModel = !isAbsolute(base) && existsSync(resolve(dir, base)) ? resolve(dir, base) : base
+  const baseModel = base !== null && !isAbsolute(base) && existsSync(resolve(dir, base)) ? resolve(dir, base) : base
   return { dir, settings: { rank: cfg.r, alpha: typeof cfg.lora_alpha === 'number' ? cfg.lora_alpha : cfg.r, target_modules }, baseModel, weights }
 }
 

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process'
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
+import { closeSync, cpSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
-import { modelInfo } from '../model/files.js'
+import { loadModel, modelInfo, saveModel } from '../model/files.js'
+import { isAdapterDir } from '../model/lora.js'
 import { requireVerl, verlPython } from './runtime.js'
 
 /**
@@ -56,6 +57,9 @@ export function verlCheckpoint(dir: string, step?: number): { step: number; loca
   return { step: s, local }
 }
 
+/** Where verl's model merger puts a LoRA run's adapter inside its target directory (base_model_merger.py save_lora_adapter). */
+export const LORA_ADAPTER_DIR = 'lora_adapter'
+
 /** The command that merges a checkpoint's shards (verl/model_merger/__main__.py; base_model_merger.py parse_args). */
 export function mergerArgs(local: string, target: string): string[] {
   return ['-m', 'verl.model_merger', 'merge', '--backend', 'fsdp', '--local_dir', local, '--target_dir', target]
@@ -84,13 +88,26 @@ export function exportVerlCheckpoint(runDir: string, out: string, opts: { step?:
     rmSync(tmp, { recursive: true, force: true })
     throw new Error(`verl's model merger failed (status ${r.status}) on ${local}${opts.logFile ? `: see ${opts.logFile}` : ''}`)
   }
+  let ready = tmp
   try {
     modelInfo(tmp)
+    // A LoRA run: verl's merger writes the base weights and the adapter apart (lora_adapter/); the adapter is merged
+    // into them here, so the directory is the trained model, and kept beside it in PEFT's layout.
+    if (isAdapterDir(join(tmp, LORA_ADAPTER_DIR))) {
+      ready = `${tmp}-merged`
+      rmSync(ready, { recursive: true, force: true })
+      const merged = loadModel(join(tmp, LORA_ADAPTER_DIR), { adapters: 'merge', base: tmp })
+      saveModel(ready, merged.config, merged.model.weights, { dtype: 'BF16', tokenizerFrom: tmp })
+      cpSync(join(tmp, LORA_ADAPTER_DIR), join(ready, LORA_ADAPTER_DIR), { recursive: true })
+      rmSync(tmp, { recursive: true, force: true })
+      opts.info?.(`merged verl's LoRA adapter into the base weights (the adapter is kept in ${join(out, LORA_ADAPTER_DIR)})`)
+    }
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true })
+    rmSync(`${tmp}-merged`, { recursive: true, force: true })
     throw new Error(`the merged model does not load in medrl: ${(e as Error).message}`)
   }
   if (existsSync(out)) rmSync(out, { recursive: true })
-  renameSync(tmp, out)
+  renameSync(ready, out)
   return { step, dir: out }
 }
