@@ -19,16 +19,25 @@ export interface DrawnTokens {
   greedyLogprob?: Float32Array
 }
 
-/** A batch of right-padded token rows for teacher-forced passes: ids [B, T], with which positions are real. */
+/** A batch of padded token rows for teacher-forced passes: ids [B, T], with which positions are real. */
 export interface TokenBatch {
   ids: number[][]
   /** 1 for real tokens, 0 for padding (default: all real). */
   attention?: number[][]
 }
 
-/** A language-modelling batch: predict targets[b][t] from ids[b][..t]; lossMask picks the positions scored. */
-export interface LmBatch extends TokenBatch {
+/**
+ * The tokens a pass scores: targets[b][k] is predicted at column `start + k` of ids[b]. Without `start`,
+ * targets cover every column. A window (an RL response, an SFT answer) runs the output layer, the
+ * vocabulary-sized part of a pass, on its own columns alone.
+ */
+export interface ScoredTargets {
   targets: number[][]
+  start?: number
+}
+
+/** A language-modelling batch: predict targets[b][k] from ids[b][..start+k]; lossMask [B, K] picks the ones scored. */
+export interface LmBatch extends TokenBatch, ScoredTargets {
   lossMask: number[][]
   /** Also return the share of masked positions whose target is the argmax (supervised fine-tuning's token accuracy). */
   tokenAccuracy?: boolean
@@ -54,6 +63,20 @@ export function sizesOf(shapes: Record<string, readonly number[]>): Record<strin
 
 function shapeKey(b: number, t: number, kind: string): string {
   return `${kind}:${b}x${t}`
+}
+
+/** The scored window of a batch: its first column and width, checked against the rows' width T. */
+export function targetWindow(batch: TokenBatch & ScoredTargets): { start: number; length: number; key: string } {
+  const t = batch.ids[0]?.length ?? 0
+  const start = batch.start ?? 0
+  const length = batch.targets[0]?.length ?? 0
+  if (start < 0 || start + length > t) throw new Error(`targets of width ${length} from column ${start} do not fit rows of ${t} tokens`)
+  return { start, length, key: start === 0 && length === t ? '' : `@${start}+${length}` }
+}
+
+/** The hidden states [B, T, H] of a window's columns ([B, K, H]); the whole when it covers every column. */
+export function windowColumns(hidden: Sym, w: { start: number; length: number }): Sym {
+  return w.start === 0 && w.length === hidden.shape[1] ? hidden : O.slice(hidden, 1, w.start, w.start + w.length)
 }
 
 /** A model's low-rank adapters: their spec and tensors (lora.ts). */
@@ -178,19 +201,20 @@ export class CausalLM {
    * and old-policy passes need (the vocabulary-sized logits never leave onnxruntime). `adapters: false` scores
    * with the base weights alone (the reference policy of a LoRA run: no second copy of the model).
    */
-  async tokenLogProbs(batch: TokenBatch & { targets: number[][] }, o: { adapters?: boolean } = {}): Promise<Tensor> {
+  async tokenLogProbs(batch: TokenBatch & ScoredTargets, o: { adapters?: boolean } = {}): Promise<Tensor> {
     const b = batch.ids.length
     const t = batch.ids[0]?.length ?? 0
     const c = this.config
     const adapters = o.adapters !== false
-    const prog = await this.program(shapeKey(b, t, adapters ? 'logprobs' : 'logprobs-base'), () => {
+    const w = targetWindow(batch)
+    const prog = await this.program(shapeKey(b, t, `${adapters ? 'logprobs' : 'logprobs-base'}${w.key}`), () => {
       const g = new Graph('float32')
       const p = this.declareWeights(g, { trainable: false, adapters })
       const inp = declareDecoderInputs(g, c, b, t)
-      const targets = g.input('targets', [b, t], 'int64')
-      return { g, outputs: { logprobs: lmHeadTokenLogProbs(c, p, decoderHidden(c, p, inp), targets) } }
+      const targets = g.input('targets', [b, w.length], 'int64')
+      return { g, outputs: { logprobs: lmHeadTokenLogProbs(c, p, windowColumns(decoderHidden(c, p, inp), w), targets) } }
     })
-    return (await prog.run({ ...this.weightFeeds(adapters), ...this.dataFeeds(batch), targets: Tensor.i64(batch.targets.flat(), [b, t]) })).logprobs!
+    return (await prog.run({ ...this.weightFeeds(adapters), ...this.dataFeeds(batch), targets: Tensor.i64(batch.targets.flat(), [b, w.length]) })).logprobs!
   }
 
   /** Mean next-token cross-entropy over the masked positions, and its gradient for every weight. */
@@ -201,13 +225,14 @@ export class CausalLM {
     const shapes = this.trainableShapes()
     const names = Object.keys(shapes)
     const withAcc = batch.tokenAccuracy === true
-    const prog = await this.program(shapeKey(b, t, withAcc ? 'train-acc' : 'train'), () => {
+    const w = targetWindow(batch)
+    const prog = await this.program(shapeKey(b, t, `${withAcc ? 'train-acc' : 'train'}${w.key}`), () => {
       const g = new Graph('float32')
       const p = this.declareWeights(g, { trainable: true })
       const inp = declareDecoderInputs(g, c, b, t)
-      const targets = g.input('targets', [b, t], 'int64')
-      const lossMask = g.input('loss_mask', [b, t])
-      const { logProbs: lp, logSoftmax } = lmHeadLogProbs(c, p, decoderHidden(c, p, inp), targets)
+      const targets = g.input('targets', [b, w.length], 'int64')
+      const lossMask = g.input('loss_mask', [b, w.length])
+      const { logProbs: lp, logSoftmax } = lmHeadLogProbs(c, p, windowColumns(decoderHidden(c, p, inp), w), targets)
       const loss = O.neg(O.maskedMean(lp, lossMask))
       const grads = g.gradients(
         loss,
@@ -220,8 +245,8 @@ export class CausalLM {
     const r = await prog.run({
       ...this.weightFeeds(),
       ...this.dataFeeds(batch),
-      targets: Tensor.i64(batch.targets.flat(), [b, t]),
-      loss_mask: Tensor.f32(batch.lossMask.flat(), [b, t]),
+      targets: Tensor.i64(batch.targets.flat(), [b, w.length]),
+      loss_mask: Tensor.f32(batch.lossMask.flat(), [b, w.length]),
     })
     const grads = collectGradients(r, names, sizesOf(shapes))
     return { loss: r.loss!.at(0), grads, gradNorm: gradientNorm(r, grads), flops: prog.matmulFlops, ...(withAcc ? { tokenAccuracy: r.token_accuracy!.at(0) } : {}) }

@@ -2,19 +2,24 @@ import { Graph, type Sym } from '../engine/graph.js'
 import * as O from '../engine/ops/index.js'
 import { ProgramCache, type Program } from '../engine/session.js'
 import { Tensor } from '../engine/tensor.js'
-import { sizesOf, type CausalLM } from '../model/causal-lm.js'
+import { sizesOf, targetWindow, windowColumns, type CausalLM } from '../model/causal-lm.js'
 import { collectGradients, gradientNorm, gradientOutputs } from '../engine/grads.js'
 import { declareDecoderInputs, decoderHidden, lmHeadLogProbs } from '../model/llama.js'
 import { getKlEstimator } from './kl.js'
 import { aggLoss, getPolicyLoss, valueLoss, type LossAggMode } from './losses.js'
 
-/** Rows of prompt + response tokens, right-padded: predict targets[b][t] from ids[b][..t]. */
+/**
+ * Rows of left-padded prompt + right-padded response tokens (ids, attention [B, T]) and their response
+ * window: targets[b][k] is predicted at column start + k (targets, mask and every per-token RL quantity are
+ * [B, R]), so the output layer runs on the response columns alone.
+ */
 export interface SeqBatch {
   ids: number[][]
   attention: number[][]
   targets: number[][]
-  /** 1 where targets[b][t] is a response token. */
+  /** 1 where targets[b][k] is a response token (0: padding). */
   responseMask: number[][]
+  start: number
 }
 
 export interface UpdateInputs extends SeqBatch {
@@ -80,41 +85,43 @@ export class Actor {
   }
 
 
-  private base(g: Graph, b: number, t: number, trainable: boolean) {
+  /** The policy (and value head) on the response window's columns [b, k]. */
+  private base(g: Graph, b: number, t: number, w: { start: number; length: number }, trainable: boolean) {
     const c = this.model.config
     const p = this.model.declareWeights(g, { trainable })
     const inp = declareDecoderInputs(g, c, b, t)
-    const hidden = decoderHidden(c, p, inp)
-    const targets = g.input('targets', [b, t], 'int64')
+    const hidden = windowColumns(decoderHidden(c, p, inp), w)
+    const k = w.length
+    const targets = g.input('targets', [b, k], 'int64')
     const { logProbs, logSoftmax } = lmHeadLogProbs(c, p, hidden, targets)
     let values: Sym | null = null
     const vh: Sym[] = []
     if (this.valueHead) {
-      const w = trainable ? g.param('value_head.weight', [1, c.hidden_size]) : g.input('value_head.weight', [1, c.hidden_size])
+      const wv = trainable ? g.param('value_head.weight', [1, c.hidden_size]) : g.input('value_head.weight', [1, c.hidden_size])
       const bias = trainable ? g.param('value_head.bias', [1]) : g.input('value_head.bias', [1])
-      vh.push(w, bias)
-      values = O.reshape(O.linear(hidden, w, bias), [b, t])
+      vh.push(wv, bias)
+      values = O.reshape(O.linear(hidden, wv, bias), [b, k])
     }
     return { p, logSoftmax, logProbs, values, vh }
   }
 
   private feeds(batch: SeqBatch): Record<string, Tensor> {
-    const b = batch.ids.length
-    const t = batch.ids[0]!.length
     return {
       ...this.weights(),
       ...this.model.dataFeeds({ ids: batch.ids, attention: batch.attention }),
-      targets: Tensor.i64(batch.targets.flat(), [b, t]),
+      targets: Tensor.i64(batch.targets.flat(), [batch.ids.length, batch.targets[0]!.length]),
     }
   }
 
-  /** log π(targets) per position [B·T] (and values, with a value head), without gradients. */
+  /** log π(targets) per response position [B·R] (and values, with a value head), without gradients. */
   async score(batch: SeqBatch): Promise<{ logProbs: Float32Array; values: Float32Array | null }> {
+    if (!this.valueHead) return { logProbs: (await this.model.tokenLogProbs(batch)).data as Float32Array, values: null }
     const b = batch.ids.length
     const t = batch.ids[0]!.length
-    const prog = await this.program(`score:${b}x${t}`, () => {
+    const w = targetWindow(batch)
+    const prog = await this.program(`score:${b}x${t}${w.key}`, () => {
       const g = new Graph('float32')
-      const { logProbs, values } = this.base(g, b, t, false)
+      const { logProbs, values } = this.base(g, b, t, w, false)
       const outputs: Record<string, Sym> = { logprobs: logProbs }
       if (values) outputs.values = values
       return { g, outputs }
@@ -130,15 +137,17 @@ export class Actor {
   async lossAndGrads(x: UpdateInputs): Promise<{ loss: number; grads: Record<string, Float32Array>; gradNorm: number; metrics: Record<string, number>; logProbs?: Float32Array }> {
     const b = x.ids.length
     const t = x.ids[0]!.length
+    const w = targetWindow(x)
+    const k = w.length
     const o = this.opts
     const withRef = o.klLossCoef > 0
     const onPolicy = x.oldLogProbs === undefined
     const trainable = this.model.trainableShapes()
     const names = [...Object.keys(trainable), ...(this.valueHead ? VALUE_HEAD : [])]
-    const prog = await this.program(`update${onPolicy ? '-on-policy' : ''}:${b}x${t}`, () => {
+    const prog = await this.program(`update${onPolicy ? '-on-policy' : ''}:${b}x${t}${w.key}`, () => {
       const g = new Graph('float32')
-      const { p, logSoftmax, logProbs, values, vh } = this.base(g, b, t, true)
-      const f = (name: string) => g.input(name, [b, t])
+      const { p, logSoftmax, logProbs, values, vh } = this.base(g, b, t, w, true)
+      const f = (name: string) => g.input(name, [b, k])
       const mask = f('response_mask')
       const oldLogProbs = onPolicy ? O.stopGradient(logProbs) : f('old_log_probs')
       const pl = getPolicyLoss(o.policyLoss)({
@@ -173,7 +182,7 @@ export class Actor {
       outputs.loss = loss
       return { g, outputs: { ...outputs, ...gradientOutputs(g, names, grads) } }
     })
-    const bt = (rows: number[][]) => Tensor.f32(rows.flat(), [b, t])
+    const bt = (rows: number[][]) => Tensor.f32(rows.flat(), [b, k])
     const feeds: Record<string, Tensor> = {
       ...this.feeds(x),
       response_mask: bt(x.responseMask),

@@ -167,7 +167,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     const onPolicy = cfg.actor.on_policy_shortcut && onPolicyUpdate(cfg, rows.length, actor.valueHead !== null, klInReward && ref !== null)
     const recompute = !onPolicy && (cfg.actor.recompute_old_log_probs || actor.valueHead !== null)
     const scoredByActor = recompute ? await timed('old_log_probs', () => actorLogProbs(actor, seqs, cfg.actor.micro_batch_size)) : null
-    const oldLogProbs = onPolicy ? undefined : cfg.actor.recompute_old_log_probs ? scoredByActor!.oldLogProbs : samplerLogProbs(rows, seqs.T)
+    const oldLogProbs = onPolicy ? undefined : cfg.actor.recompute_old_log_probs ? scoredByActor!.oldLogProbs : samplerLogProbs(rows, seqs.seq.targets[0]!.length)
     const values = scoredByActor?.values
     const refLogProbs = ref ? await timed('reference', () => referenceLogProbs(ref, seqs, cfg.actor.micro_batch_size)) : undefined
     // 4. Advantages (the KL penalty folded into the reward for PPO).

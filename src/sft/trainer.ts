@@ -29,10 +29,10 @@ function toExample(r: QARecord, template: PromptTemplate, tok: TextTokenizer, eo
   return { prompt: tok.encode(p.text, { addSpecialTokens: true }), target: [...tok.encode(answerCompletion(p.record, template, reasoning)), eos] }
 }
 
-/** Right-padded next-token batch with the loss on target tokens only (the RL step's padding, targets as responses). */
+/** A next-token batch in the RL step's layout (prompts left-padded, targets right-padded as responses), the loss on target tokens only. */
 function toBatch(xs: readonly Example[], pad: number) {
   const { seq } = padPromptResponse(xs.map((x) => ({ prompt: x.prompt, response: x.target })), pad)
-  return { ids: seq.ids, targets: seq.targets, attention: seq.attention, lossMask: seq.responseMask, tokens: xs.reduce((a, x) => a + x.prompt.length + x.target.length, 0) }
+  return { ids: seq.ids, targets: seq.targets, start: seq.start, attention: seq.attention, lossMask: seq.responseMask, tokens: xs.reduce((a, x) => a + x.prompt.length + x.target.length, 0) }
 }
 
 /** Mean negative log-likelihood of the target tokens over examples (no gradients). */
@@ -41,12 +41,12 @@ async function heldOutLoss(model: CausalLM, xs: readonly Example[], micro: numbe
   let count = 0
   for (const idx of chunks([...xs.keys()], micro)) {
     const b = toBatch(idx.map((i) => xs[i]!), pad)
-    const lp = (await model.tokenLogProbs({ ids: b.ids, attention: b.attention, targets: b.targets })).data as Float32Array
-    const T = b.ids[0]!.length
+    const lp = (await model.tokenLogProbs(b)).data as Float32Array
+    const K = b.targets[0]!.length
     b.lossMask.forEach((row, i) =>
       row.forEach((m, t) => {
         if (m) {
-          nll -= lp[i * T + t]!
+          nll -= lp[i * K + t]!
           count++
         }
       }),

@@ -33,7 +33,7 @@ export function onPolicyUpdate(cfg: TrainConfig, rollouts: number, hasValueHead:
  */
 export async function updateActor(actor: Actor, optimizer: AdamW, cfg: TrainConfig, step: number, lr: number, b: UpdateBatch): Promise<{ metrics: Record<string, number[]>; oldLogProbs?: number[][] }> {
   const metrics: Record<string, number[]> = {}
-  const T = b.seq.ids[0]?.length ?? 0
+  const R = b.seq.targets[0]?.length ?? 0
   const found: number[][] = []
   const rowsIdx = [...b.seq.ids.keys()]
   const pick = (x: number[][], idx: number[]) => idx.map((i) => x[i]!)
@@ -53,7 +53,7 @@ export async function updateActor(actor: Actor, optimizer: AdamW, cfg: TrainConf
           lossScale: idx.length / mini.length,
         })
         acc.add(r.grads, 1, r.gradNorm)
-        if (r.logProbs) idx.forEach((row, k) => (found[row] = Array.from(r.logProbs!.subarray(k * T, (k + 1) * T))))
+        if (r.logProbs) idx.forEach((row, k) => (found[row] = Array.from(r.logProbs!.subarray(k * R, (k + 1) * R))))
         loss += r.loss
         for (const [k, v] of Object.entries(r.metrics)) (metrics[k] ??= []).push(v)
       }
