@@ -181,41 +181,45 @@ export function clipGradNorm(grads: Buffers, maxNorm: number, norm = globalNorm(
   return norm
 }
 
-/** Sums gradients over micro-batches (each scaled, e.g. by 1/accumulation steps). */
+/**
+ * Sums gradients over micro-batches (each scaled, e.g. by 1/accumulation steps) into buffers it keeps from
+ * round to round: a long-lived accumulator touches no fresh memory after its first round, and the gradients
+ * it is given (often a program's kept outputs) may be overwritten as soon as add() returns.
+ */
 export class GradAccumulator {
-  private sum: Buffers = {}
+  private readonly sums: Buffers = {}
+  private readonly inRound = new Set<string>()
   private firstNorm: number | undefined
   count = 0
 
-  /**
-   * Adds gradients (times `scale`). The first buffer given for a name is adopted as the sum, not copied
-   * (a model's worth of memory saved): the caller must not use it afterwards. `norm`, the norm of these
-   * gradients when the program gave it, spares takeWithNorm() a pass when they are the only ones.
-   */
+  /** Adds gradients (times `scale`). `norm`, the norm of these gradients when the program gave it, spares takeWithNorm() a pass when they are the only ones. */
   add(grads: Buffers, scale = 1, norm?: number): void {
     if (this.count === 0) this.firstNorm = norm === undefined ? undefined : Math.abs(scale) * norm
     for (const [k, g] of Object.entries(grads)) {
-      const s = this.sum[k]
-      if (!s) {
-        if (scale !== 1) for (let i = 0; i < g.length; i++) g[i] = scale * g[i]!
-        this.sum[k] = g
+      let s = this.sums[k]
+      if (!this.inRound.has(k)) {
+        if (!s || s.length !== g.length) s = this.sums[k] = new Float32Array(g.length)
+        if (scale === 1) s.set(g)
+        else for (let i = 0; i < g.length; i++) s[i] = scale * g[i]!
+        this.inRound.add(k)
         continue
       }
-      for (let i = 0; i < g.length; i++) s[i] = s[i]! + scale * g[i]!
+      for (let i = 0; i < g.length; i++) s![i] = s![i]! + scale * g[i]!
     }
     this.count++
   }
 
-  /** The accumulated sums; the accumulator starts over. */
+  /** The round's sums (buffers reused by the next round: use them before adding again); a new round starts. */
   take(): Buffers {
-    const out = this.sum
-    this.sum = {}
+    const out: Buffers = {}
+    for (const k of this.inRound) out[k] = this.sums[k]!
+    this.inRound.clear()
     this.count = 0
     this.firstNorm = undefined
     return out
   }
 
-  /** The accumulated sums and their global norm: the given one for a single add, else a host pass. */
+  /** The round's sums and their global norm: the given one for a single add, else a host pass. */
   takeWithNorm(): { grads: Buffers; gradNorm: number } {
     const single = this.count === 1 ? this.firstNorm : undefined
     const grads = this.take()

@@ -114,6 +114,7 @@ export class ProgramCache {
       this.programs.set(key, p)
       return p
     }
+    if (process.env.MEDRL_TRACE_COMPILES) process.stderr.write(`compile ${key}\n`)
     const { g, outputs } = build()
     p = Program.compile(g, outputs)
     this.programs.set(key, p)

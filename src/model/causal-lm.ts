@@ -99,6 +99,7 @@ export class CausalLM {
    */
   readonly adapters: Adapters | null
   private readonly programs = new ProgramCache()
+  private readonly gradScratch = new Map<string, Float32Array>()
 
   constructor(config: ModelConfig, weights: Record<string, Tensor>, adapters?: Adapters) {
     const shapes = parameterShapes(config)
@@ -248,7 +249,7 @@ export class CausalLM {
       targets: Tensor.i64(batch.targets.flat(), [b, w.length]),
       loss_mask: Tensor.f32(batch.lossMask.flat(), [b, w.length]),
     })
-    const grads = collectGradients(r, names, sizesOf(shapes))
+    const grads = collectGradients(r, names, sizesOf(shapes), this.gradScratch)
     return { loss: r.loss!.at(0), grads, gradNorm: gradientNorm(r, grads), flops: prog.matmulFlops, ...(withAcc ? { tokenAccuracy: r.token_accuracy!.at(0) } : {}) }
   }
 

@@ -3,6 +3,7 @@ import * as O from '../engine/ops/index.js'
 import { ProgramCache, type Program } from '../engine/session.js'
 import { Tensor } from '../engine/tensor.js'
 import { sizesOf, targetWindow, windowColumns, type CausalLM } from '../model/causal-lm.js'
+import { GradAccumulator } from '../engine/optim.js'
 import { collectGradients, gradientNorm, gradientOutputs } from '../engine/grads.js'
 import { declareDecoderInputs, decoderHidden, lmHeadLogProbs } from '../model/llama.js'
 import { getKlEstimator } from './kl.js'
@@ -61,6 +62,9 @@ export class Actor {
   valueHead: Record<string, Tensor> | null
   private readonly opts: LossOptions
   private readonly programs = new ProgramCache()
+  private readonly gradScratch = new Map<string, Float32Array>()
+  /** The update's gradient sums, kept from step to step (no fresh memory per step). */
+  readonly accumulator = new GradAccumulator()
 
   constructor(model: CausalLM, opts: LossOptions, valueHead?: Record<string, Tensor>) {
     this.model = model
@@ -197,7 +201,7 @@ export class Actor {
     }
     const r = await prog.run(feeds)
     const sizes = sizesOf({ ...trainable, ...(this.valueHead ? { 'value_head.weight': [1, this.model.config.hidden_size], 'value_head.bias': [1] } : {}) })
-    const grads = collectGradients(r, names, sizes)
+    const grads = collectGradients(r, names, sizes, this.gradScratch)
     const metrics: Record<string, number> = {}
     for (const k of ['pg_loss', 'pg_clipfrac', 'ppo_kl', 'entropy', 'kl_loss', 'vf_loss', 'vf_clipfrac']) if (r[k]) metrics[k] = r[k]!.at(0)
     return { loss: r.loss!.at(0), grads, gradNorm: gradientNorm(r, grads), metrics, ...(onPolicy ? { logProbs: r.log_probs!.data as Float32Array } : {}) }

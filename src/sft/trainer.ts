@@ -107,13 +107,14 @@ export async function sft(cfg: SftConfig, runDir: string, opts: SftOptions = {})
   if (resumeFrom) info(`resuming at step ${state.step} from ${resumeFrom}`)
   const model = lora ? withAdapters(loaded, lora, 'model.lora', resumeFrom, cfg.seed) : loaded.model
   let lastCheckpoint = resumeFrom
+  // Kept from step to step: the gradient sums' memory is touched once.
+  const acc = new GradAccumulator()
   try {
     for (let step = state.step + 1; step <= cfg.total_steps; step++) {
       const t0 = performance.now()
       const epoch = state.epoch
       const batch = takePrompts(train, state, cfg.optim.train_batch_size, cfg.seed, cfg.data.shuffle).map((r) => toExample(r, template, tok, eos, cfg, epoch))
       const lr = cfg.optim.learning_rate * lrMultiplier({ name: cfg.optim.lr_scheduler, warmupSteps: cfg.optim.warmup_steps, totalSteps: cfg.total_steps }, step - 1)
-      const acc = new GradAccumulator()
       let loss = 0
       let tokenAcc = 0
       let tokens = 0
@@ -122,8 +123,7 @@ export async function sft(cfg: SftConfig, runDir: string, opts: SftOptions = {})
         const b = toBatch(idx.map((i) => batch[i]!), pad)
         const r = await model.lossAndGrads({ ...b, tokenAccuracy: true })
         // Each micro-batch's mean loss weighs as its share of the batch (the micro-batches are equal in size).
-        if (micro.length > 1) for (const g of Object.values(r.grads)) for (let k = 0; k < g.length; k++) g[k] = g[k]! / micro.length
-        acc.add(r.grads, 1, r.gradNorm / micro.length)
+        acc.add(r.grads, 1 / micro.length, r.gradNorm)
         loss += r.loss / micro.length
         tokenAcc += r.tokenAccuracy! / micro.length
         tokens += b.tokens

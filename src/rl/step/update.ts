@@ -1,4 +1,4 @@
-import { GradAccumulator, guardedStep, type AdamW } from '../../engine/optim.js'
+import { guardedStep, type AdamW } from '../../engine/optim.js'
 import { Rng, hashString32 } from '../../util/rng.js'
 import type { Actor, SeqBatch } from '../actor.js'
 import type { TrainConfig } from '../config.js'
@@ -40,7 +40,7 @@ export async function updateActor(actor: Actor, optimizer: AdamW, cfg: TrainConf
   for (let epoch = 0; epoch < cfg.actor.ppo_epochs; epoch++) {
     const order = new Rng(hashString32(`${cfg.seed}:update:${step}:${epoch}`)).shuffle(rowsIdx)
     for (const mini of chunks(order, cfg.actor.mini_batch_size > 0 ? cfg.actor.mini_batch_size : order.length)) {
-      const acc = new GradAccumulator()
+      const acc = actor.accumulator
       let loss = 0
       for (const idx of chunks(mini, cfg.actor.micro_batch_size)) {
         const r = await actor.lossAndGrads({
