@@ -4,7 +4,8 @@
  *
  * MODEL is a config.json object (random weights) or a model directory.
  *
- *   engine-worker.ts train   MODEL B T STEPS     forward + backward + AdamW, as the engine bench runs it
+ *   engine-worker.ts train   MODEL B T STEPS [R] forward + backward + AdamW, as the engine bench runs it; with R,
+ *                                               LoRA of rank R (alpha 2R) on every linear layer, the base frozen
  *   engine-worker.ts forward MODEL B T STEPS     no-grad per-token log-probs
  *   engine-worker.ts decode  MODEL B PROMPT NEW  KV-cache decoding, plain sampling at temperature 1
  *   engine-worker.ts bandwidth                         memory copy bandwidth (STREAM's copy: bytes read + written)
@@ -13,10 +14,16 @@ import { AdamW, guardedStep } from '../src/engine/optim.js'
 import { CausalLM, randomWeights } from '../src/model/causal-lm.js'
 import { parseConfig, type ModelConfig } from '../src/model/config.js'
 import { loadModel } from '../src/model/files.js'
+import { initLora, loraSpec } from '../src/model/lora.js'
 import { benchBatch } from './engine.js'
 import { decodeTokensPerS, timedDecode } from './generate.js'
 
 const newModel = (c: ModelConfig) => new CausalLM(c, randomWeights(c, 0))
+/** The model with LoRA adapters of rank r (alpha 2r) on every linear layer, as PEFT initialises them. */
+function withLora(m: CausalLM, rank: number): CausalLM {
+  const spec = loraSpec(m.config, { rank, alpha: 2 * rank, target_modules: 'all-linear' })
+  return new CausalLM(m.config, m.weights, { spec, weights: initLora(spec, 0) })
+}
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024
 
 async function train(m: CausalLM, b: number, t: number, steps: number) {
@@ -85,12 +92,13 @@ async function main(): Promise<void> {
   }
   // A config (random weights) or a model directory (its weights, as a user's checkpoint loads).
   const m = cfgJson!.startsWith('{') ? newModel(parseConfig(JSON.parse(cfgJson!))) : loadModel(cfgJson!).model
-  const [x, y, z] = rest.map(Number) as [number, number, number]
+  const [x, y, z, rank] = rest.map(Number) as [number, number, number, number | undefined]
   const run = { train, forward, decode }[mode as 'train' | 'forward' | 'decode']
   if (!run) throw new Error(`unknown mode ${mode}`)
-  const out = await run(m, x, y, z)
-  await m.dispose()
-  process.stdout.write(JSON.stringify(out))
+  const model = rank ? withLora(m, rank) : m
+  const out = await run(model, x, y, z)
+  await model.dispose()
+  process.stdout.write(JSON.stringify(rank ? { ...out, lora_rank: rank, trainable_params: Object.values(model.buffers()).reduce((a, b) => a + b.length, 0) } : out))
 }
 
 await main()

@@ -6,11 +6,14 @@ import { defaultDataDir } from '../src/eval/suites.js'
 import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { parameterCount } from '../src/model/config.js'
 import { initWeights, newConfig, saveModel } from '../src/model/files.js'
-import { medrlWorker } from './peer.js'
+import { LORA_RANK, medrlWorker } from './peer.js'
 import type { BenchSection, Figures } from './section.js'
 
 /** Qwen2.5-0.5B's shapes: Qwen2, 24 layers, hidden 896, 14 / 2 heads, MLP 4,864, vocabulary 151,936, tied embeddings. */
 export const QWEN25_05B = newConfig({ arch: 'qwen2', hidden: 896, layers: 24, heads: 14, kvHeads: 2, intermediate: 4864, vocab: 151936, tie: true, ropeTheta: 1e6, maxPositions: 32768 })
+
+/** Qwen2.5-1.5B's shapes: Qwen2, 28 layers, hidden 1,536, 12 / 2 heads, MLP 8,960, vocabulary 151,936, tied embeddings. */
+export const QWEN25_15B = newConfig({ arch: 'qwen2', hidden: 1536, layers: 28, heads: 12, kvHeads: 2, intermediate: 8960, vocab: 151936, tie: true, ropeTheta: 1e6, maxPositions: 32768 })
 
 /** Rollouts per forward/backward in the model bench's GRPO step: the largest that leaves room (see the README). */
 export const GRPO_MICRO_BATCH_05B = 2
@@ -32,14 +35,14 @@ function worker(script: string, args: string[]): Record<string, unknown> {
   return JSON.parse(r.stdout) as Record<string, unknown>
 }
 
-/** A GRPO step of a saved model in a fresh process (bench/grpo-worker.ts). */
-export function grpoStep(dir: string, micro: number, steps: number): Record<string, unknown> {
-  return worker('grpo-worker.ts', [dir, String(micro), String(steps)])
+/** A GRPO step of a saved model in a fresh process (bench/grpo-worker.ts); with a rank, LoRA on every linear layer. */
+export function grpoStep(dir: string, micro: number, steps: number, loraRank?: number): Record<string, unknown> {
+  return worker('grpo-worker.ts', [dir, String(micro), String(steps), ...(loraRank ? [String(loraRank)] : [])])
 }
 
 export const modelBench: BenchSection = {
   name: 'model',
-  description: 'a Qwen2.5-0.5B-shaped model (random BF16 weights, HF layout): load, prefill and decode at batch 1/8/64, one GRPO step (8 × 8 × 256) with its split and peak RSS',
+  description: 'a Qwen2.5-0.5B-shaped model (random BF16 weights, HF layout): load, prefill and decode at batch 1/8/64, one GRPO step (8 × 8 × 256) training every weight and one with LoRA, with their split and peak RSS',
   async run() {
     const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-model-'))
     try {
@@ -69,8 +72,29 @@ export const modelBench: BenchSection = {
       out.prefill_tokens_per_s = prefill
       out.decode_tokens_per_s = decode
       out.generate_peak_rss_mb = rss
-      out.grpo_step = { prompts: 8, rollouts_per_prompt: 8, new_tokens: 256, note: 'one step, programs compiled during it', ...grpoStep(dir, GRPO_MICRO_BATCH_05B, 1) }
+      const step = { prompts: 8, rollouts_per_prompt: 8, new_tokens: 256, note: 'one step, programs compiled during it' }
+      out.grpo_step = { ...step, ...grpoStep(dir, GRPO_MICRO_BATCH_05B, 1) }
+      out.grpo_step_lora = { ...step, ...grpoStep(dir, GRPO_MICRO_BATCH_05B, 1, LORA_RANK) }
       return out
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  },
+}
+
+/** Qwen2.5-1.5B's shape with LoRA: whether one GRPO step fits this machine, its time and peak RSS (long: ~20 minutes). */
+export const model15bBench: BenchSection = {
+  name: 'model-1.5b',
+  description: 'a Qwen2.5-1.5B-shaped model (random BF16 weights, HF layout): one GRPO step (8 × 8 × 256) with LoRA (rank 16, every linear layer), its split and peak RSS',
+  async run() {
+    const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-model15-'))
+    try {
+      writeBenchModel(dir, QWEN25_15B)
+      return {
+        params: parameterCount(QWEN25_15B),
+        file_mb: Math.round(statSync(join(dir, 'model.safetensors')).size / 2 ** 20),
+        grpo_step_lora: { prompts: 8, rollouts_per_prompt: 8, new_tokens: 256, note: 'one step, programs compiled during it', ...grpoStep(dir, GRPO_MICRO_BATCH_05B, 1, LORA_RANK) },
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

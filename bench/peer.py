@@ -4,7 +4,7 @@ writes it on the CPU (eager attention, F.cross_entropy, torch.optim.AdamW, a KV-
 the same batch shapes. Run by bench/peer.ts with Debian's /usr/bin/python3 (python3-torch); prints one JSON
 object.
 
-    peer.py train  CONFIG_JSON B T STEPS
+    peer.py train  CONFIG_JSON B T STEPS [RANK]   with RANK: LoRA of that rank (alpha 2·RANK) on every linear layer
     peer.py forward CONFIG_JSON B T STEPS
     peer.py decode CONFIG_JSON B PROMPT NEW
 
@@ -105,15 +105,44 @@ class Decoder(torch.nn.Module):
         return hidden @ (self.embed.weight if self.tied else self.lm_head.weight).T
 
 
+class LoraLinear(torch.nn.Module):
+    """A frozen linear layer plus PEFT's low-rank update: y = x·Wᵀ (+ b) + (alpha/r)·(x·Aᵀ)·Bᵀ, A as PEFT draws
+    it (Kaiming-uniform with a = √5), B zero."""
+
+    def __init__(self, base, r, alpha):
+        super().__init__()
+        self.base = base
+        base.requires_grad_(False)
+        self.a = torch.nn.Parameter(torch.empty(r, base.in_features))
+        self.b = torch.nn.Parameter(torch.zeros(base.out_features, r))
+        torch.nn.init.kaiming_uniform_(self.a, a=5 ** 0.5)
+        self.scale = alpha / r
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.a.T) @ self.b.T * self.scale
+
+
+def add_lora(m, r):
+    """Freezes the model and puts adapters on q/k/v/o/gate/up/down (PEFT's all-linear)."""
+    m.requires_grad_(False)
+    for L in m.layers:
+        for name in ("q", "k", "v", "o", "gate", "up", "down"):
+            setattr(L, name, LoraLinear(getattr(L, name), r, 2 * r))
+    return m
+
+
 def bench_ids(b, t, vocab, seed=0):
     rows = [[(i * 7919 + j * 104729 + seed) % vocab for j in range(t + 1)] for i in range(b)]
     x = torch.tensor(rows)
     return x[:, :-1], x[:, 1:]
 
 
-def train(m, b, t, steps):
+def train(m, b, t, steps, rank=0):
+    if rank:
+        add_lora(m, rank)
     ids, targets = bench_ids(b, t, m.c["vocab_size"])
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
+    params = [p for p in m.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
     fb = up = 0.0
     for s in range(steps + 2):
         t0 = time.perf_counter()
@@ -121,7 +150,7 @@ def train(m, b, t, steps):
         loss = F.cross_entropy(m.logits(hidden).view(b * t, -1), targets.reshape(-1))
         loss.backward()
         t1 = time.perf_counter()
-        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         t2 = time.perf_counter()
@@ -129,7 +158,10 @@ def train(m, b, t, steps):
             fb += t1 - t0
             up += t2 - t1
     sec = (fb + up) / steps
-    return {"seconds": sec, "forward_backward_seconds": fb / steps, "optimizer_seconds": up / steps, "tokens_per_s": b * t / sec, "peak_rss_mb": peak_rss_mb()}
+    out = {"seconds": sec, "forward_backward_seconds": fb / steps, "optimizer_seconds": up / steps, "tokens_per_s": b * t / sec, "peak_rss_mb": peak_rss_mb()}
+    if rank:
+        out.update({"lora_rank": rank, "trainable_params": sum(p.numel() for p in params)})
+    return out
 
 
 @torch.no_grad()

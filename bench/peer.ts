@@ -38,16 +38,19 @@ export function torchAvailable(): string | null {
   return r.status === 0 ? null : `no torch for ${TORCH_PYTHON} (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install it with: ${HOW}`
 }
 
+/** The adapters' rank in the LoRA rows (alpha twice it, every linear layer): the issue's and verl's usual 16. */
+export const LORA_RANK = 16
+
 const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : null)
 
 /**
  * medrl's engine beside PyTorch on the CPU, same machine, same run, same model and shapes: the 39M bench
- * model's train step and forward at 8 × 256, decoding at batch 1 / 8 / 64 (32-token prompts, 64 sampled
+ * model's train step (every weight, and LoRA) and forward at 8 × 256, decoding at batch 1 / 8 / 64 (32-token prompts, 64 sampled
  * tokens), each in a fresh process so peak RSS belongs to that measurement.
  */
 export const peerBench: BenchSection = {
   name: 'peer',
-  description: 'medrl beside PyTorch (Debian python3-torch, OpenBLAS) on the 39M model: train step, forward, decode b1/8/64, peak RSS; ratios',
+  description: 'medrl beside PyTorch (Debian python3-torch, OpenBLAS) on the 39M model: train step (full and LoRA rank 16), forward, decode b1/8/64, peak RSS; ratios',
   async run() {
     const missing = torchAvailable()
     if (missing) {
@@ -63,6 +66,8 @@ export const peerBench: BenchSection = {
     const torch: Record<string, Json> = {}
     for (const [name, args] of [
       ['train', ['train', '8', '256', '3']],
+      // LoRA of rank 16 on every linear layer (alpha 32), the base frozen: PyTorch's adapters written in the peer.
+      ['train_lora', ['train', '8', '256', '3', String(LORA_RANK)]],
       ['forward', ['forward', '8', '256', '3']],
       ['decode_b1', ['decode', '1', '32', '64']],
       ['decode_b8', ['decode', '8', '32', '64']],
@@ -86,6 +91,7 @@ export const peerBench: BenchSection = {
     out.torch = { ...torch, version: torch.train!.torch!, blas: torch.train!.blas!, threads: torch.train!.threads! }
     out.ratios_medrl_over_torch = {
       train_tokens_per_s: ratio(medrl.train!.tokens_per_s, torch.train!.tokens_per_s),
+      train_lora_tokens_per_s: ratio(medrl.train_lora!.tokens_per_s, torch.train_lora!.tokens_per_s),
       forward_tokens_per_s: ratio(medrl.forward!.tokens_per_s, torch.forward!.tokens_per_s),
       decode_b1: ratio(medrl.decode_b1!.tokens_per_s, torch.decode_b1!.tokens_per_s),
       decode_b8: ratio(medrl.decode_b8!.tokens_per_s, torch.decode_b8!.tokens_per_s),

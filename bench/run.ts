@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../src/util/atomic.js'
 import { rewardBench } from './reward.js'
 import { rewardServiceBench } from './reward-service.js'
 import { engineBench } from './engine.js'
-import { modelBench } from './model.js'
+import { model15bBench, modelBench } from './model.js'
 import { generateBench } from './generate.js'
 import { rlBench } from './rl.js'
 import { evalBench } from './eval.js'
@@ -18,7 +18,7 @@ import { llamaCppBench } from './llama-cpp.js'
 import { peerBench } from './peer.js'
 import type { BenchSection, Figures } from './section.js'
 
-const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, rewardBench, rewardServiceBench, llamaCppBench, peerBench]
+const SECTIONS: BenchSection[] = [engineBench, generateBench, rlBench, evalBench, modelBench, model15bBench, rewardBench, rewardServiceBench, llamaCppBench, peerBench]
 
 function flatten(prefix: string, v: unknown, out: [string, string][]): void {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {

@@ -184,7 +184,9 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     const wall = (performance.now() - t0) / 1000
     for (const [k, v] of Object.entries(times)) data[`time/${k}`] = v
     data['time/step'] = wall
-    data['perf/tokens_per_s'] = (rows.reduce((a, r) => a + r.prompt.length + r.out.tokenIds.length, 0) * cfg.actor.ppo_epochs) / wall
+    // verl's perf/total_num_tokens: the step's real tokens (prompts and responses, no padding).
+    data['perf/total_num_tokens'] = rows.reduce((a, r) => a + r.prompt.length + r.out.tokenIds.length, 0)
+    data['perf/tokens_per_s'] = (data['perf/total_num_tokens'] * cfg.actor.ppo_epochs) / wall
     const log: StepLog = { step, data }
     metricsLog.append([log])
     const shown = rows.filter((_, i) => i % Math.max(1, Math.floor(rows.length / Math.max(1, cfg.trainer.log_samples))) === 0).slice(0, cfg.trainer.log_samples)
