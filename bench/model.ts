@@ -1,13 +1,12 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { defaultDataDir } from '../src/eval/suites.js'
 import { saveTrainedTokenizer } from '../src/model/bpe.js'
 import { parameterCount } from '../src/model/config.js'
 import { initWeights, newConfig, saveModel } from '../src/model/files.js'
 import { LORA_RANK, medrlWorker } from './peer.js'
-import type { BenchSection, Figures } from './section.js'
+import { inTempDir, type BenchSection, type Figures } from './section.js'
 
 /** Qwen2.5-0.5B's shapes: Qwen2, 24 layers, hidden 896, 14 / 2 heads, MLP 4,864, vocabulary 151,936, tied embeddings. */
 export const QWEN25_05B = newConfig({ arch: 'qwen2', hidden: 896, layers: 24, heads: 14, kvHeads: 2, intermediate: 4864, vocab: 151936, tie: true, ropeTheta: 1e6, maxPositions: 32768 })
@@ -43,9 +42,8 @@ export function grpoStep(dir: string, micro: number, steps: number, loraRank?: n
 export const modelBench: BenchSection = {
   name: 'model',
   description: 'a Qwen2.5-0.5B-shaped model (random BF16 weights, HF layout): load, prefill and decode at batch 1/8/64, one GRPO step (8 × 8 × 256) training every weight and one with LoRA, with their split and peak RSS',
-  async run() {
-    const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-model-'))
-    try {
+  run: () =>
+    inTempDir('medrl-bench-model-', async (dir) => {
       const saveSeconds = writeBenchModel(dir)
       const bytes = statSync(join(dir, 'model.safetensors')).size
       const load = worker('load-model.ts', [dir]) as { seconds: number; params: number; peak_rss_mb: number }
@@ -76,27 +74,20 @@ export const modelBench: BenchSection = {
       out.grpo_step = { ...step, ...grpoStep(dir, GRPO_MICRO_BATCH_05B, 1) }
       out.grpo_step_lora = { ...step, ...grpoStep(dir, GRPO_MICRO_BATCH_05B, 1, LORA_RANK) }
       return out
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  },
+    }),
 }
 
 /** Qwen2.5-1.5B's shape with LoRA: whether one GRPO step fits this machine, its time and peak RSS (long: ~20 minutes). */
 export const model15bBench: BenchSection = {
   name: 'model-1.5b',
   description: 'a Qwen2.5-1.5B-shaped model (random BF16 weights, HF layout): one GRPO step (8 × 8 × 256) with LoRA (rank 16, every linear layer), its split and peak RSS',
-  async run() {
-    const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-model15-'))
-    try {
+  run: () =>
+    inTempDir('medrl-bench-model15-', async (dir) => {
       writeBenchModel(dir, QWEN25_15B)
       return {
         params: parameterCount(QWEN25_15B),
         file_mb: Math.round(statSync(join(dir, 'model.safetensors')).size / 2 ** 20),
         grpo_step_lora: { prompts: 8, rollouts_per_prompt: 8, new_tokens: 256, note: 'one step, programs compiled during it', ...grpoStep(dir, GRPO_MICRO_BATCH_05B, 1, LORA_RANK) },
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  },
+    }),
 }

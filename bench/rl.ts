@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { configToJson } from '../src/model/config.js'
 import { BENCH_MODEL } from './engine.js'
 import { grpoStep, writeBenchModel } from './model.js'
 import { LORA_RANK, medrlWorker } from './peer.js'
-import type { BenchSection } from './section.js'
+import { inTempDir, type BenchSection } from './section.js'
 
 /**
  * Rollouts per forward/backward: 4 rows of prompt + 256 tokens is ~2,000 tokens, whose vocabulary-sized
@@ -28,9 +25,8 @@ type Step = { seconds_per_step: number; tokens_per_s: Record<string, number | nu
 export const rlBench: BenchSection = {
   name: 'rl',
   description: 'GRPO step of the 39M model (8 prompts × 8 rollouts × 256 new tokens): split, each piece’s tokens/s against the plain train step and forward of the same run, and with LoRA; peak RSS',
-  async run() {
-    const dir = mkdtempSync(join(tmpdir(), 'medrl-bench-rl-'))
-    try {
+  run: () =>
+    inTempDir('medrl-bench-rl-', async (dir) => {
       writeBenchModel(dir, BENCH_MODEL)
       const full = grpoStep(dir, RL_MICRO_BATCH, 2) as Step
       const lora = grpoStep(dir, RL_MICRO_BATCH, 2, LORA_RANK) as Step
@@ -51,8 +47,5 @@ export const rlBench: BenchSection = {
         speedup_over_step_before: { seconds_before: STEP_SECONDS_BEFORE, speedup: STEP_SECONDS_BEFORE / full.seconds_per_step },
         lora: { ...lora, update_over_plain_train: of(lora.tokens_per_s.update, plainTrain.tokens_per_s) },
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true })
-    }
-  },
+    }),
 }

@@ -163,7 +163,7 @@ export class CausalLM {
   }
 
 
-  /** The decoder's data feeds (ids, rotary tables, mask) for a right-padded batch. */
+  /** The decoder's data feeds (ids, rotary tables, mask) for a padded batch (positions count real tokens only). */
   dataFeeds(batch: TokenBatch, float: FloatDType = 'float32'): Record<string, Tensor> {
     const b = batch.ids.length
     const t = batch.ids[0]?.length ?? 0

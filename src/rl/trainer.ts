@@ -160,7 +160,7 @@ export async function train(cfg: TrainConfig, runDir: string, opts: TrainOptions
     }
     // 1. Rollouts: sample, score (reward, stage); dynamic sampling keeps groups whose rewards differ.
     const { rows, allGroups } = await timed('generate', () => collectRollouts(rolloutCtx, cfg, trainRecords, state, step))
-    // 2. Sequences: prompt + response, right-padded.
+    // 2. Sequences: prompts left-padded, responses right-padded (verl's layout).
     const seqs = toSequences(rows, loaded.config.pad_token_id ?? 0)
     // 3. old_log_probs (and values) from the policy, unless the update is on-policy and finds them itself;
     //    ref_log_prob from the reference.

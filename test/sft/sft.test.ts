@@ -39,6 +39,21 @@ const metrics = (run: string) =>
     .map((l) => JSON.parse(l) as { step: number; data: Record<string, number> })
 const stable = (rows: ReturnType<typeof metrics>) => rows.map((r) => ({ step: r.step, ...Object.fromEntries(Object.entries(r.data).filter(([k]) => !k.startsWith('time/') && !k.startsWith('perf/'))) }))
 
+
+/** Runs the CLI and SIGKILLs it once its step-4 checkpoint exists (a run cut off mid-way). */
+function killAtCheckpoint(args: string[], out: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'medrl.js'), ...args], { stdio: 'ignore' })
+    const timer = setInterval(() => {
+      if (existsSync(join(out, 'checkpoints', 'step-000004', 'trainer_state.json'))) child.kill('SIGKILL')
+    }, 50)
+    child.on('exit', (_code, signal) => {
+      clearInterval(timer)
+      signal === 'SIGKILL' ? resolve() : reject(new Error('the run ended before it could be killed'))
+    })
+  })
+}
+
 describe('medrl sft', () => {
   it('lowers the held-out loss, and a run killed mid-way resumes to the same metrics and weights as one left alone', async () => {
     const dir = tempDir('medrl-sft-')
@@ -57,16 +72,7 @@ describe('medrl sft', () => {
 
     // The same run, SIGKILLed once its step-4 checkpoint exists, then resumed.
     const cut = join(dir, 'cut')
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(ROOT, 'bin', 'medrl.js'), 'sft', '--config', cfg, '--out', cut], { stdio: 'ignore' })
-      const timer = setInterval(() => {
-        if (existsSync(join(cut, 'checkpoints', 'step-000004', 'trainer_state.json'))) child.kill('SIGKILL')
-      }, 50)
-      child.on('exit', (_code, signal) => {
-        clearInterval(timer)
-        signal === 'SIGKILL' ? resolve() : reject(new Error('the run ended before it could be killed'))
-      })
-    })
+    await killAtCheckpoint(['sft', '--config', cfg, '--out', cut], cut)
     const resumed = runCli(['sft', '--resume', cut])
     assert.equal(resumed.code, 0, resumed.stderr)
     assert.match(resumed.stderr, /resuming at step \d from/)
@@ -116,16 +122,7 @@ describe('medrl sft with LoRA', () => {
     assert.equal(ev.code, 0, ev.stderr)
 
     const cut = join(dir, 'cut')
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(ROOT, 'bin', 'medrl.js'), 'sft', '--config', cfg, '--out', cut, ...lora], { stdio: 'ignore' })
-      const timer = setInterval(() => {
-        if (existsSync(join(cut, 'checkpoints', 'step-000004', 'trainer_state.json'))) child.kill('SIGKILL')
-      }, 50)
-      child.on('exit', (_code, signal) => {
-        clearInterval(timer)
-        signal === 'SIGKILL' ? resolve() : reject(new Error('the run ended before it could be killed'))
-      })
-    })
+    await killAtCheckpoint(['sft', '--config', cfg, '--out', cut, ...lora], cut)
     const resumed = runCli(['sft', '--resume', cut])
     assert.equal(resumed.code, 0, resumed.stderr)
     assert.deepEqual(stable(metrics(cut)), stable(m))
