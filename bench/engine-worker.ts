@@ -16,12 +16,13 @@ import { parseConfig, type ModelConfig } from '../src/model/config.js'
 import { loadModel } from '../src/model/files.js'
 import { initLora, loraSpec } from '../src/model/lora.js'
 import { benchBatch } from './engine.js'
+import { benchLora } from './section.js'
 import { decodeTokensPerS, timedDecode } from './generate.js'
 
 const newModel = (c: ModelConfig) => new CausalLM(c, randomWeights(c, 0))
 /** The model with LoRA adapters of rank r (alpha 2r) on every linear layer, as PEFT initialises them. */
 function withLora(m: CausalLM, rank: number): CausalLM {
-  const spec = loraSpec(m.config, { rank, alpha: 2 * rank, target_modules: 'all-linear' })
+  const spec = loraSpec(m.config, benchLora(rank))
   return new CausalLM(m.config, m.weights, { spec, weights: initLora(spec, 0) })
 }
 const peakRssMb = () => process.resourceUsage().maxRSS / 1024

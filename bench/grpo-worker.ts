@@ -14,9 +14,10 @@ import { join } from 'node:path'
 import { defaultDataDir } from '../src/eval/suites.js'
 import { parseTrainConfig } from '../src/rl/config.js'
 import { train, type StepLog } from '../src/rl/trainer.js'
+import { benchLora, ratio } from './section.js'
 
 const [dir, micro, steps, rank] = process.argv.slice(2) as [string, string, string, string | undefined]
-const lora = rank ? { rank: Number(rank), alpha: 2 * Number(rank), target_modules: 'all-linear' as const } : undefined
+const lora = rank ? benchLora(Number(rank)) : undefined
 const cfg = parseTrainConfig({
   algorithm: 'grpo',
   total_steps: Number(steps),
@@ -37,16 +38,19 @@ try {
 const last = logs[logs.length - 1]!.data
 const pick = (k: string) => last[k] ?? 0
 const tokens = pick('perf/total_num_tokens')
-const newTokens = 8 * 8 * 256
-const rate = (n: number, s: number) => (s > 0 ? n / s : null)
+const { train_batch_size: prompts, num_generations: rolloutsPerPrompt, max_new_tokens: newPerRollout } = cfg.rollout
+const newTokens = prompts * rolloutsPerPrompt * newPerRollout
 process.stdout.write(
   JSON.stringify({
+    prompts,
+    rollouts_per_prompt: rolloutsPerPrompt,
+    new_tokens: newPerRollout,
     seconds_per_step: pick('time/step'),
     split: { generate: pick('time/generate'), old_log_probs: pick('time/old_log_probs'), reference: pick('time/reference'), update: pick('time/update') },
     // Tokens a piece processed per second: prompt + response tokens (no padding) for the passes over the
     // sequences, new tokens for generation.
     tokens: { step: tokens, new: newTokens },
-    tokens_per_s: { step: pick('perf/tokens_per_s'), generate: rate(newTokens, pick('time/generate')), old_log_probs: rate(tokens, pick('time/old_log_probs')), reference: rate(tokens, pick('time/reference')), update: rate(tokens, pick('time/update')) },
+    tokens_per_s: { step: pick('perf/tokens_per_s'), generate: ratio(newTokens, pick('time/generate')), old_log_probs: ratio(tokens, pick('time/old_log_probs')), reference: ratio(tokens, pick('time/reference')), update: ratio(tokens, pick('time/update')) },
     on_policy_shortcut: pick('actor/on_policy_shortcut') === 1,
     micro_batch_size: Number(micro),
     ...(lora ? { lora } : {}),

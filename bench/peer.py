@@ -123,7 +123,7 @@ class LoraLinear(torch.nn.Module):
 
 
 def add_lora(m, r):
-    """Freezes the model and puts adapters on q/k/v/o/gate/up/down (PEFT's all-linear)."""
+    """Freezes the model and puts adapters on q/k/v/o/gate/up/down (PEFT's all-linear), alpha 2r as bench/section.ts's benchLora."""
     m.requires_grad_(False)
     for L in m.layers:
         for name in ("q", "k", "v", "o", "gate", "up", "down"):

@@ -4,7 +4,7 @@ import { engineThreads } from '../src/engine/session.js'
 import { configToJson, parameterCount, type ModelConfig } from '../src/model/config.js'
 import { blasBestEnv, blasConditions, numpyCeilingGflops } from './ceiling.js'
 import { BENCH_MODEL } from './engine.js'
-import type { BenchSection, Figures } from './section.js'
+import { LORA_RANK, ratio, type BenchSection, type Figures } from './section.js'
 
 /** Debian's python3, where python3-torch installs (a pyenv or venv python3 on PATH usually lacks torch). */
 export const TORCH_PYTHON = '/usr/bin/python3'
@@ -37,11 +37,6 @@ export function torchAvailable(): string | null {
   const r = spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { encoding: 'utf8' })
   return r.status === 0 ? null : `no torch for ${TORCH_PYTHON} (${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); install it with: ${HOW}`
 }
-
-/** The adapters' rank in the LoRA rows (alpha twice it, every linear layer): the issue's and verl's usual 16. */
-export const LORA_RANK = 16
-
-const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : null)
 
 /**
  * medrl's engine beside PyTorch on the CPU, same machine, same run, same model and shapes: the 39M bench

@@ -1,8 +1,8 @@
 import { configToJson } from '../src/model/config.js'
 import { BENCH_MODEL } from './engine.js'
 import { grpoStep, writeBenchModel } from './model.js'
-import { LORA_RANK, medrlWorker } from './peer.js'
-import { inTempDir, type BenchSection } from './section.js'
+import { medrlWorker } from './peer.js'
+import { inTempDir, LORA_RANK, ratio, type BenchSection } from './section.js'
 
 /**
  * Rollouts per forward/backward: 4 rows of prompt + 256 tokens is ~2,000 tokens, whose vocabulary-sized
@@ -33,19 +33,15 @@ export const rlBench: BenchSection = {
       const cfg = JSON.stringify(configToJson(BENCH_MODEL))
       const plainTrain = medrlWorker(['train', cfg, '8', '256', '3'])
       const plainForward = medrlWorker(['forward', cfg, '8', '256', '3'])
-      const of = (x: number | null | undefined, y: unknown) => (typeof x === 'number' && typeof y === 'number' && y > 0 ? x / y : null)
       return {
-        prompts: 8,
-        rollouts_per_prompt: 8,
-        new_tokens: 256,
         note: 'second step (the first compiles the programs); the BPE is small, the vocabulary 32,000 rows',
         ...full,
         plain_tokens_per_s: { train: plainTrain.tokens_per_s!, forward: plainForward.tokens_per_s! },
-        update_over_plain_train: of(full.tokens_per_s.update, plainTrain.tokens_per_s),
-        reference_over_plain_forward: of(full.tokens_per_s.reference, plainForward.tokens_per_s),
-        old_log_probs_over_plain_forward: of(full.tokens_per_s.old_log_probs, plainForward.tokens_per_s),
+        update_over_plain_train: ratio(full.tokens_per_s.update, plainTrain.tokens_per_s),
+        reference_over_plain_forward: ratio(full.tokens_per_s.reference, plainForward.tokens_per_s),
+        old_log_probs_over_plain_forward: ratio(full.tokens_per_s.old_log_probs, plainForward.tokens_per_s),
         speedup_over_step_before: { seconds_before: STEP_SECONDS_BEFORE, speedup: STEP_SECONDS_BEFORE / full.seconds_per_step },
-        lora: { ...lora, update_over_plain_train: of(lora.tokens_per_s.update, plainTrain.tokens_per_s) },
+        lora: { ...lora, update_over_plain_train: ratio(lora.tokens_per_s.update, plainTrain.tokens_per_s) },
       }
     }),
 }
